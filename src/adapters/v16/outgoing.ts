@@ -1,0 +1,75 @@
+import { hashPassword } from '../../domain/passwords.js';
+import type { V16Services } from './incoming.js';
+
+/** Messages the central system sends to a 1.6 station (Core, profiles and the security extension). */
+export const v16CsmsActions = [
+  'CancelReservation',
+  'CertificateSigned',
+  'ChangeAvailability',
+  'ChangeConfiguration',
+  'ClearCache',
+  'ClearChargingProfile',
+  'DataTransfer',
+  'DeleteCertificate',
+  'ExtendedTriggerMessage',
+  'GetCompositeSchedule',
+  'GetConfiguration',
+  'GetDiagnostics',
+  'GetInstalledCertificateIds',
+  'GetLocalListVersion',
+  'GetLog',
+  'InstallCertificate',
+  'RemoteStartTransaction',
+  'RemoteStopTransaction',
+  'ReserveNow',
+  'Reset',
+  'SendLocalList',
+  'SetChargingProfile',
+  'SignedUpdateFirmware',
+  'TriggerMessage',
+  'UnlockConnector',
+  'UpdateFirmware',
+] as const;
+
+export type V16CsmsAction = (typeof v16CsmsActions)[number];
+
+export function isV16CsmsAction(action: string): action is V16CsmsAction {
+  return (v16CsmsActions as readonly string[]).includes(action);
+}
+
+/**
+ * What the central system must remember once a station accepted a command: the local list
+ * version it now holds, a reservation, a new Basic-auth password.
+ */
+export async function recordCommandOutcome(s: V16Services, stationId: string, action: string, request: any, response: any): Promise<void> {
+  switch (action) {
+    case 'SendLocalList':
+      if (response.status === 'Accepted') await s.store.updateStation(stationId, { localListVersion: request.listVersion });
+      return;
+    case 'GetLocalListVersion':
+      if (response.listVersion >= 0) await s.store.updateStation(stationId, { localListVersion: response.listVersion });
+      return;
+    case 'ReserveNow':
+      if (response.status === 'Accepted') {
+        await s.store.createReservation({
+          id: request.reservationId,
+          stationId,
+          connectorId: request.connectorId,
+          idTag: request.idTag,
+          parentIdTag: request.parentIdTag ?? null,
+          expiryDate: new Date(request.expiryDate).toISOString(),
+          status: 'active',
+        });
+      }
+      return;
+    case 'CancelReservation':
+      if (response.status === 'Accepted') await s.store.updateReservation(request.reservationId, 'cancelled');
+      return;
+    case 'ChangeConfiguration':
+      // TC_073: the station now authenticates with the new AuthorizationKey.
+      if (request.key === 'AuthorizationKey' && response.status === 'Accepted') {
+        await s.store.setStationPassword(stationId, await hashPassword(request.value));
+      }
+      return;
+  }
+}

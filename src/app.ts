@@ -1,0 +1,141 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { v16CallHandler, type V16Services } from './adapters/v16/incoming.js';
+import { buildApi } from './api/routes.js';
+import type { Config } from './config/config.js';
+import { AuthorizationService } from './domain/authorization.js';
+import { InProcessEventBus, systemClock } from './domain/events.js';
+import type { Clock } from './domain/ports.js';
+import { StationService } from './domain/stations.js';
+import { TransactionService } from './domain/transactions.js';
+import { LocalCommandSender } from './gateway/commands.js';
+import { MessageLogWriter } from './gateway/message-log.js';
+import { createMetrics } from './gateway/metrics.js';
+import { OcppGateway } from './gateway/ocpp-gateway.js';
+import { ConnectionRegistry } from './gateway/registry.js';
+import { KyselyStore } from './store/kysely-store.js';
+
+export interface Csms {
+  config: Config;
+  log: Logger;
+  store: KyselyStore;
+  services: V16Services;
+  commands: LocalCommandSender;
+  registry: ConnectionRegistry;
+  http: FastifyInstance;
+  messageLog: MessageLogWriter;
+  /** Listens on the configured ports; resolves with the actual addresses (port 0 picks a free one). */
+  start(): Promise<{ httpUrl: string; ocppUrl: string; ocppTlsUrl?: string }>;
+  stop(): Promise<void>;
+}
+
+/** Wires storage, domain services, the OCPP gateway and the REST API into one CSMS node. */
+export async function createCsms(config: Config, opts: { logger?: Logger; clock?: Clock } = {}): Promise<Csms> {
+  const log = opts.logger ?? pino({ level: config.logLevel });
+  const clock = opts.clock ?? systemClock;
+  const store = await KyselyStore.open(config.db, { sqliteSynchronous: config.sqliteSynchronous });
+  const events = new InProcessEventBus((err) => log.error({ err }, 'event listener failed'));
+  const authorization = new AuthorizationService(store, clock);
+  const stations = new StationService(store, events, clock, {
+    registration: config.registration,
+    heartbeatIntervalS: config.heartbeatIntervalS,
+    retryIntervalS: config.retryIntervalS,
+  });
+  const transactions = new TransactionService(store, events, clock, authorization, { allowConcurrentTx: config.allowConcurrentTx });
+  const services: V16Services = { stations, authorization, transactions, store, events, clock };
+  const metrics = createMetrics();
+  const registry = new ConnectionRegistry();
+  const commands = new LocalCommandSender(registry, services, metrics);
+  const messageLog = new MessageLogWriter(store, {
+    flushMs: 200,
+    retentionDays: config.messageLog.retentionDays,
+    maxPerStation: config.messageLog.maxPerStation,
+    onError: (err) => log.error({ err }, 'message log write failed'),
+  });
+  const handleCall = v16CallHandler(services);
+  const gateway = new OcppGateway(
+    {
+      ocppPath: config.ocppPath,
+      maxFrameBytes: config.maxFrameBytes,
+      callTimeoutMs: config.callTimeoutMs,
+      rateLimit: config.rateLimit,
+      maxBadFrames: config.maxBadFrames,
+      pingIntervalS: config.pingIntervalS,
+      maxPendingUpgrades: config.maxPendingUpgrades,
+    },
+    {
+      stations,
+      registry,
+      events,
+      metrics,
+      log,
+      handleCall: (stationId, action, payload) => handleCall(stationId, action, payload),
+      onFrame: (record) => messageLog.append(record),
+    },
+  );
+
+  const http = Fastify({
+    // Request lines stay out of the log (level warn); the API logs what goes wrong.
+    loggerInstance: log.child({ component: 'api' }, { level: log.levelVal > 40 ? log.level : 'warn' }) as unknown as FastifyBaseLogger,
+    bodyLimit: 1024 * 1024,
+  }) as unknown as FastifyInstance;
+  await buildApi(http, { services, commands, registry, metrics, messageLog, config });
+  gateway.attach(http.server);
+
+  let https: HttpsServer | undefined;
+  if (config.tls) {
+    https = createHttpsServer(
+      { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), minVersion: 'TLSv1.2' },
+      (req, res) => http.routing(req, res),
+    );
+    gateway.attach(https);
+  }
+
+  const urlOf = (scheme: string, address: AddressInfo) => {
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address === '0.0.0.0' ? '127.0.0.1' : address.address;
+    return `${scheme}://${host}:${address.port}`;
+  };
+
+  return {
+    config,
+    log,
+    store,
+    services,
+    commands,
+    registry,
+    http,
+    messageLog,
+    async start() {
+      messageLog.start();
+      await http.listen({ host: config.host, port: config.port });
+      const address = http.server.address() as AddressInfo;
+      const httpUrl = urlOf('http', address);
+      const result: { httpUrl: string; ocppUrl: string; ocppTlsUrl?: string } = {
+        httpUrl,
+        ocppUrl: `${urlOf('ws', address)}${config.ocppPath}`,
+      };
+      if (https && config.tls) {
+        await new Promise<void>((resolve, reject) => {
+          https!.once('error', reject);
+          https!.listen(config.tls!.port, config.tls!.host ?? config.host, () => resolve());
+        });
+        result.ocppTlsUrl = `${urlOf('wss', https.address() as AddressInfo)}${config.ocppPath}`;
+      }
+      log.info({ ...result, db: store.description, registration: config.registration }, 'ampyard listening');
+      return result;
+    },
+    async stop() {
+      gateway.close();
+      if (https) {
+        https.closeAllConnections();
+        await new Promise<void>((resolve) => https!.close(() => resolve()));
+      }
+      await http.close();
+      await messageLog.stop();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,120 @@
+import { readFileSync } from 'node:fs';
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { parse as parseYaml } from 'yaml';
+
+const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+
+export const ConfigSchema = Type.Object(
+  {
+    host: Type.String({ default: '0.0.0.0', description: 'address the HTTP/WebSocket listener binds to' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+    db: Type.String({ default: 'sqlite:./data/ampyard.db', pattern: '^(sqlite:|postgres://|postgresql://)' }),
+    registration: Type.Union([Type.Literal('open'), Type.Literal('pending'), Type.Literal('closed')], { default: 'pending' }),
+    ocppPath: Type.String({ default: '/ocpp', pattern: '^/' }),
+    heartbeatIntervalS: Type.Integer({ minimum: 1, default: 300 }),
+    retryIntervalS: Type.Integer({ minimum: 1, default: 60 }),
+    callTimeoutMs: Type.Integer({ minimum: 100, default: 30000 }),
+    maxFrameBytes: Type.Integer({ minimum: 1024, default: 262144 }),
+    maxBadFrames: Type.Integer({ minimum: 1, default: 10 }),
+    pingIntervalS: Type.Integer({ minimum: 0, default: 60 }),
+    rateLimit: Type.Object(
+      { perSecond: Type.Number({ exclusiveMinimum: 0, default: 20 }), burst: Type.Integer({ minimum: 1, default: 100 }) },
+      { default: {}, additionalProperties: false },
+    ),
+    allowConcurrentTx: Type.Boolean({ default: false }),
+    maxPendingUpgrades: Type.Integer({ minimum: 1, default: 1000 }),
+    sqliteSynchronous: Type.Union([Type.Literal('FULL'), Type.Literal('NORMAL')], { default: 'FULL' }),
+    messageLog: Type.Object(
+      { retentionDays: Type.Number({ exclusiveMinimum: 0, default: 14 }), maxPerStation: Type.Integer({ minimum: 1, default: 20000 }) },
+      { default: {}, additionalProperties: false },
+    ),
+    tls: Type.Optional(
+      Type.Object(
+        {
+          port: Port,
+          host: Type.Optional(Type.String()),
+          certFile: Type.String(),
+          keyFile: Type.String(),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Environment variables that set configuration keys (nested keys use a dot in the mapping). */
+const envKeys: Record<string, string> = {
+  PORT: 'port',
+  AMPYARD_PORT: 'port',
+  AMPYARD_HOST: 'host',
+  DATABASE_URL: 'db',
+  AMPYARD_DB: 'db',
+  AMPYARD_REGISTRATION: 'registration',
+  AMPYARD_LOG_LEVEL: 'logLevel',
+  AMPYARD_HEARTBEAT_INTERVAL_S: 'heartbeatIntervalS',
+  AMPYARD_CALL_TIMEOUT_MS: 'callTimeoutMs',
+  AMPYARD_TLS_PORT: 'tls.port',
+  AMPYARD_TLS_CERT_FILE: 'tls.certFile',
+  AMPYARD_TLS_KEY_FILE: 'tls.keyFile',
+};
+
+function setPath(target: Record<string, any>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = target;
+  for (const k of keys.slice(0, -1)) node = node[k] ??= {};
+  node[keys.at(-1)!] = value;
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    const parsed = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('top level must be an object');
+    return parsed as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Configuration from, in rising precedence: defaults, the file, environment variables, flags.
+ * Strings from the environment and flags are converted to the schema's types; the result is
+ * validated and any error names the offending key.
+ */
+export function loadConfig(sources: { file?: string; env?: NodeJS.ProcessEnv; flags?: Record<string, unknown> } = {}): Config {
+  const merged: Record<string, any> = sources.file ? readConfigFile(sources.file) : {};
+  for (const [name, key] of Object.entries(envKeys)) {
+    const value = sources.env?.[name];
+    if (value !== undefined && value !== '') setPath(merged, key, value);
+  }
+  for (const [key, value] of Object.entries(sources.flags ?? {})) if (value !== undefined) setPath(merged, key, value);
+
+  const withDefaults = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, structuredClone(merged)));
+  const errors = [...Value.Errors(ConfigSchema, withDefaults)];
+  if (errors.length > 0) {
+    const lines = errors.slice(0, 5).map((e) => {
+      const key = e.path.replace(/^\//, '').replaceAll('/', '.') || '(root)';
+      const got = e.value === undefined ? '' : ` (got ${JSON.stringify(e.value)})`;
+      return `${key}: ${e.message}${got}`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  return withDefaults as Config;
+}

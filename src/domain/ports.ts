@@ -1,0 +1,90 @@
+import type {
+  ConnectorState,
+  IdTag,
+  MessageLogEntry,
+  MeterReading,
+  RegistrationStatus,
+  Reservation,
+  SecurityProfile,
+  Station,
+  StationEventRecord,
+  StatusChange,
+  Transaction,
+} from './types.js';
+
+/** What the domain needs from storage. Implemented over Kysely in src/store; the domain sees only this. */
+export interface Store {
+  // stations
+  getStation(id: string): Promise<Station | undefined>;
+  listStations(): Promise<Station[]>;
+  createStation(s: { id: string; registration: RegistrationStatus; securityProfile: SecurityProfile; createdAt: string }): Promise<Station>;
+  updateStation(id: string, patch: Partial<Omit<Station, 'id' | 'createdAt' | 'hasPassword'>>): Promise<void>;
+  setStationPassword(id: string, hash: string | null): Promise<void>;
+  getStationPasswordHash(id: string): Promise<string | null>;
+  deleteStation(id: string): Promise<boolean>;
+
+  // connectors and status
+  recordStatus(change: StatusChange): Promise<void>;
+  listConnectors(stationId: string): Promise<ConnectorState[]>;
+  listConnectorsOfStations(stationIds: string[]): Promise<ConnectorState[]>;
+  statusHistory(q: { stationId: string; connectorId?: number; from?: string; to?: string; limit: number }): Promise<StatusChange[]>;
+
+  // id tags
+  getIdTag(idTag: string): Promise<IdTag | undefined>;
+  listIdTags(): Promise<IdTag[]>;
+  upsertIdTag(tag: IdTag): Promise<void>;
+  deleteIdTag(idTag: string): Promise<boolean>;
+
+  // transactions
+  /** Inserts, or returns the existing transaction when the station repeats the same start. */
+  startTransaction(t: Omit<Transaction, 'id' | 'stopTime' | 'meterStop' | 'stopReason' | 'stopIdTag' | 'lastMeterWh' | 'energyWh'>): Promise<{ transaction: Transaction; repeated: boolean }>;
+  /** Stops once; a repeated stop changes nothing and reports `repeated`. */
+  stopTransaction(s: { id: number; stopTime: string; meterStop: number; stopReason: string | null; stopIdTag: string | null }): Promise<{ transaction: Transaction | undefined; repeated: boolean }>;
+  getTransaction(id: number): Promise<Transaction | undefined>;
+  activeTransaction(stationId: string, connectorId: number): Promise<Transaction | undefined>;
+  activeTransactionsOfIdTag(idTag: string): Promise<Transaction[]>;
+  listTransactions(q: { stationId?: string; idTag?: string; from?: string; to?: string; active?: boolean; limit: number; offset: number }): Promise<Transaction[]>;
+
+  // meter values
+  /** Stores readings; duplicates (same station, connector, time, measurand, phase, location) are ignored. Returns how many were new. */
+  addMeterReadings(readings: MeterReading[]): Promise<number>;
+  meterReadings(q: { stationId?: string; transactionId?: number; measurand?: string; from?: string; to?: string; limit: number }): Promise<MeterReading[]>;
+
+  // everything else a station reports
+  addStationEvent(e: StationEventRecord): Promise<void>;
+  stationEvents(q: { stationId: string; kind?: string; limit: number }): Promise<StationEventRecord[]>;
+
+  // reservations
+  createReservation(r: Reservation): Promise<void>;
+  updateReservation(id: number, status: Reservation['status']): Promise<void>;
+  getReservation(id: number): Promise<Reservation | undefined>;
+  listReservations(stationId?: string): Promise<Reservation[]>;
+  nextReservationId(): Promise<number>;
+
+  // message log
+  appendMessageLog(entries: Array<Omit<MessageLogEntry, 'id'>>): Promise<void>;
+  messageLog(q: { stationId: string; before?: number; limit: number; action?: string }): Promise<MessageLogEntry[]>;
+  pruneMessageLog(olderThan: string, keepPerStation: number): Promise<number>;
+
+  close(): Promise<void>;
+}
+
+/** Domain events, fanned out to SSE, metrics, and (later) smart charging and alarms. */
+export type DomainEvent =
+  | { type: 'station.connected'; stationId: string; at: string }
+  | { type: 'station.disconnected'; stationId: string; at: string; reason: string }
+  | { type: 'station.booted'; stationId: string; at: string; registration: RegistrationStatus }
+  | { type: 'connector.status'; at: string; status: StatusChange }
+  | { type: 'transaction.started'; at: string; transaction: Transaction }
+  | { type: 'transaction.stopped'; at: string; transaction: Transaction }
+  | { type: 'meter.values'; at: string; stationId: string; connectorId: number; transactionId: number | null; readings: MeterReading[] }
+  | { type: 'station.event'; at: string; event: StationEventRecord };
+
+export interface EventBus {
+  publish(event: DomainEvent): void;
+  subscribe(listener: (event: DomainEvent) => void): () => void;
+}
+
+export interface Clock {
+  now(): Date;
+}

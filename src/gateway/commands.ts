@@ -1,0 +1,45 @@
+import { recordCommandOutcome } from '../adapters/v16/outgoing.js';
+import type { V16Services } from '../adapters/v16/incoming.js';
+import type { ConnectionRegistry } from './registry.js';
+import type { Metrics } from './metrics.js';
+
+export class StationNotConnectedError extends Error {
+  constructor(public readonly stationId: string) {
+    super(`station ${stationId} is not connected`);
+    this.name = 'StationNotConnectedError';
+  }
+}
+
+/** Sends a command to a station and returns its answer. A cluster implements it over NATS. */
+export interface CommandSender {
+  send(stationId: string, action: string, payload: unknown, opts?: { timeoutMs?: number }): Promise<any>;
+  isConnected(stationId: string): boolean;
+}
+
+/** Commands to stations whose sockets this node holds. */
+export class LocalCommandSender implements CommandSender {
+  constructor(
+    private readonly registry: ConnectionRegistry,
+    private readonly services: V16Services,
+    private readonly metrics: Metrics,
+  ) {}
+
+  isConnected(stationId: string): boolean {
+    return this.registry.isConnected(stationId);
+  }
+
+  async send(stationId: string, action: string, payload: unknown, opts: { timeoutMs?: number } = {}): Promise<any> {
+    const connection = this.registry.get(stationId);
+    if (!connection) throw new StationNotConnectedError(stationId);
+    const end = this.metrics.callLatency.startTimer({ action });
+    try {
+      const response = await connection.call(action, payload, opts.timeoutMs);
+      end({ outcome: 'result' });
+      await recordCommandOutcome(this.services, stationId, action, payload, response);
+      return response;
+    } catch (err) {
+      end({ outcome: (err as Error).name });
+      throw err;
+    }
+  }
+}

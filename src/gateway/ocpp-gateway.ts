@@ -1,0 +1,190 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Logger } from 'pino';
+import { OcppConnection, type FrameRecord } from '../ocpp/connection.js';
+import { schemaValidator, type OcppSubprotocol } from '../ocpp/schemas.js';
+import type { EventBus } from '../domain/ports.js';
+import type { StationService } from '../domain/stations.js';
+import type { ConnectionRegistry } from './registry.js';
+import type { Metrics } from './metrics.js';
+
+export interface GatewayOptions {
+  ocppPath: string;
+  maxFrameBytes: number;
+  callTimeoutMs: number;
+  rateLimit: { perSecond: number; burst: number };
+  maxBadFrames: number;
+  pingIntervalS: number;
+  /** Upgrades being admitted at once; above it new ones get 503 with Retry-After (admission control). */
+  maxPendingUpgrades: number;
+}
+
+export interface GatewayDeps {
+  stations: StationService;
+  registry: ConnectionRegistry;
+  events: EventBus;
+  metrics: Metrics;
+  log: Logger;
+  handleCall: (stationId: string, action: string, payload: unknown) => Promise<unknown>;
+  onFrame: (record: FrameRecord) => void;
+  /** Called once a station's connection is registered (e.g. to trigger a boot of a freshly accepted one). */
+  onConnected?: (connection: OcppConnection) => void;
+}
+
+const supportedSubprotocols: OcppSubprotocol[] = ['ocpp1.6'];
+
+/** OCPP 1.6 JSON charge box identities are printable and at most 48 characters; '/' would break the URL. */
+const stationIdPattern = /^[\x21-\x2e\x30-\x7e]{1,48}$/;
+
+function refuse(socket: Duplex, status: number, reason: string, headers: Record<string, string> = {}): void {
+  const statusText = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' }[status] ?? 'Error';
+  const extra = Object.entries({ ...headers, ...(status === 401 ? { 'WWW-Authenticate': 'Basic realm="ampyard"' } : {}) })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  const body = `${reason}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${statusText}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`,
+  );
+}
+
+export function parseBasicAuth(header: string | undefined): { username: string; password: string } | undefined {
+  if (!header?.startsWith('Basic ')) return undefined;
+  const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/**
+ * The OCPP WebSocket endpoint: `{ocppPath}/{stationId}` on any HTTP or HTTPS server it is attached
+ * to. It checks the path, subprotocol and credentials before completing the upgrade, keeps one live
+ * connection per station, and wires each connection to the handlers and the message log.
+ */
+export class OcppGateway {
+  private readonly wss: WebSocketServer;
+  private pendingUpgrades = 0;
+
+  constructor(
+    private readonly opts: GatewayOptions,
+    private readonly deps: GatewayDeps,
+  ) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: opts.maxFrameBytes,
+      handleProtocols: (offered) => supportedSubprotocols.find((p) => offered.has(p)) ?? false,
+      // Per-message deflate costs CPU and memory per socket; OCPP frames are small.
+      perMessageDeflate: false,
+    });
+  }
+
+  attach(server: import('node:http').Server | import('node:https').Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.handleUpgrade(req, socket, head));
+  }
+
+  private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const { log, metrics } = this.deps;
+    socket.on('error', () => socket.destroy());
+    const reject = (status: number, reason: string, headers?: Record<string, string>) => {
+      metrics.rejectedUpgrades.inc({ status: String(status) });
+      log.info({ url: req.url, status, reason, remote: req.socket.remoteAddress }, 'websocket upgrade refused');
+      refuse(socket, status, reason, headers);
+    };
+
+    const path = (req.url ?? '').split('?')[0]!;
+    const prefix = this.opts.ocppPath.replace(/\/$/, '') + '/';
+    if (!path.startsWith(prefix)) return reject(404, `OCPP endpoint is ${prefix}{stationId}`);
+    let stationId: string;
+    try {
+      stationId = decodeURIComponent(path.slice(prefix.length));
+    } catch {
+      return reject(400, 'station id is not valid URL encoding');
+    }
+    if (!stationIdPattern.test(stationId)) return reject(400, 'station id must be 1 to 48 printable ASCII characters without "/"');
+
+    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    if (!supportedSubprotocols.some((p) => offered.includes(p))) {
+      return reject(400, `no supported OCPP subprotocol offered (supported: ${supportedSubprotocols.join(', ')})`);
+    }
+
+    if (this.pendingUpgrades >= this.opts.maxPendingUpgrades) {
+      // Over capacity: tell the station when to come back rather than letting every upgrade time out.
+      return reject(503, 'central system busy, retry later', { 'Retry-After': String(1 + Math.floor(Math.random() * 5)) });
+    }
+    this.pendingUpgrades += 1;
+    try {
+      const tls = Boolean((req.socket as TLSSocket).encrypted);
+      const decision = await this.deps.stations.admit({ stationId, credentials: parseBasicAuth(req.headers.authorization), tls });
+      if (!decision.admitted) return reject(decision.httpStatus, decision.reason);
+      if (socket.destroyed) return;
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, stationId, req));
+    } catch (err) {
+      log.error({ err, stationId }, 'websocket admission failed');
+      reject(503, 'central system could not admit the station, retry later', { 'Retry-After': '10' });
+    } finally {
+      this.pendingUpgrades -= 1;
+    }
+  }
+
+  private onConnection(ws: WebSocket, stationId: string, req: IncomingMessage): void {
+    const { registry, events, metrics, log } = this.deps;
+    const connection = new OcppConnection(ws, {
+      stationId,
+      validator: schemaValidator(ws.protocol as OcppSubprotocol),
+      handleCall: async (action, payload) => {
+        const end = metrics.handleLatency.startTimer({ action });
+        try {
+          return await this.deps.handleCall(stationId, action, payload);
+        } finally {
+          end();
+        }
+      },
+      onFrame: (record) => {
+        metrics.messages.inc({ action: record.action ?? '', direction: record.direction, type: String(record.messageType ?? 'invalid') });
+        if (record.messageType === 4) metrics.errors.inc({ direction: record.direction, code: errorCodeOf(record.frame) });
+        this.deps.onFrame(record);
+      },
+      callTimeoutMs: this.opts.callTimeoutMs,
+      rateLimitPerSecond: this.opts.rateLimit.perSecond,
+      rateLimitBurst: this.opts.rateLimit.burst,
+      maxBadFrames: this.opts.maxBadFrames,
+      pingIntervalMs: this.opts.pingIntervalS * 1000,
+      log: log.child({ stationId }),
+    });
+    const previous = registry.set(connection);
+    if (previous) {
+      log.info({ stationId }, 'new connection replaces the previous one');
+      previous.close(1000, 'replaced by a new connection');
+    }
+    metrics.connectedStations.set(registry.size);
+    const at = new Date().toISOString();
+    log.info({ stationId, remote: req.socket.remoteAddress, protocol: ws.protocol }, 'station connected');
+    events.publish({ type: 'station.connected', stationId, at });
+    connection.onClose((code, reason) => {
+      const wasCurrent = registry.delete(connection);
+      metrics.connectedStations.set(registry.size);
+      log.info({ stationId, code, reason, replaced: !wasCurrent }, 'station disconnected');
+      if (wasCurrent) {
+        this.deps.stations.forget(stationId);
+        events.publish({ type: 'station.disconnected', stationId, at: new Date().toISOString(), reason: `${code} ${reason}`.trim() });
+      }
+    });
+    this.deps.onConnected?.(connection);
+  }
+
+  /** Closes every station connection (going away) and the WebSocket server. */
+  close(): void {
+    for (const connection of this.deps.registry.all()) connection.close(1001, 'central system shutting down');
+    this.wss.close();
+  }
+}
+
+function errorCodeOf(frame: string): string {
+  try {
+    const parsed = JSON.parse(frame);
+    return typeof parsed[2] === 'string' ? parsed[2] : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}

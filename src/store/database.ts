@@ -1,0 +1,53 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { migrationProvider, type SqlFlavour } from './migrations.js';
+import type { Database } from './schema.js';
+
+export interface OpenedDatabase {
+  db: Kysely<Database>;
+  flavour: SqlFlavour;
+  /** The URL with any password masked, for logs. */
+  description: string;
+}
+
+export interface DatabaseOptions {
+  /** SQLite `synchronous` pragma: FULL survives power loss, NORMAL survives a killed process. */
+  sqliteSynchronous?: 'FULL' | 'NORMAL';
+  poolSize?: number;
+}
+
+/** Opens `sqlite:PATH`, `sqlite::memory:` or `postgres://…` and brings the schema up to date. */
+export async function openDatabase(url: string, options: DatabaseOptions = {}): Promise<OpenedDatabase> {
+  let opened: OpenedDatabase;
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    // int8 (bigserial ids, count(*)) arrives as text by default; our ids stay far below 2^53.
+    pg.types.setTypeParser(20, (v: string) => Number(v));
+    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
+    opened = {
+      db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
+      flavour: 'postgres',
+      description: url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@'),
+    };
+  } else if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length);
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const sqlite = new BetterSqlite3(path);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'FULL'}`);
+    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma('foreign_keys = ON');
+    opened = { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), flavour: 'sqlite', description: url };
+  } else {
+    throw new Error(`database URL must start with sqlite: or postgres://, got "${url}"`);
+  }
+  const migrator = new Migrator({ db: opened.db, provider: migrationProvider(opened.flavour) });
+  const { error } = await migrator.migrateToLatest();
+  if (error) {
+    await opened.db.destroy();
+    throw new Error(`database migration failed on ${opened.description}: ${(error as Error).message ?? String(error)}`);
+  }
+  return opened;
+}

@@ -1,0 +1,82 @@
+import type { Kysely, Transaction } from 'kysely';
+
+type Op<DB, T> = (trx: Transaction<DB>) => Promise<T>;
+interface Queued<DB> {
+  op: Op<DB, unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * Group commit: writes that arrive while a commit is in progress wait and are committed together
+ * in the next database transaction. Each caller's promise settles only after its write is durable,
+ * so a station is never answered before its data is safe, while one fsync serves many stations.
+ */
+export class GroupCommitter<DB> {
+  private queue: Queued<DB>[] = [];
+  private flushing: Promise<void> | null = null;
+  private scheduled = false;
+
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly maxBatch = 500,
+  ) {}
+
+  run<T>(op: Op<DB, T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ op, resolve: resolve as (v: unknown) => void, reject });
+      this.schedule();
+    });
+  }
+
+  /** Resolves when everything queued so far is committed. */
+  async drain(): Promise<void> {
+    while (this.queue.length > 0 || this.flushing) {
+      if (this.flushing) await this.flushing;
+      else await this.flush();
+    }
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.flushing) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private flush(): Promise<void> {
+    if (this.flushing || this.queue.length === 0) return this.flushing ?? Promise.resolve();
+    const batch = this.queue.splice(0, this.maxBatch);
+    this.flushing = this.commit(batch).finally(() => {
+      this.flushing = null;
+      if (this.queue.length > 0) this.schedule();
+    });
+    return this.flushing;
+  }
+
+  private async commit(batch: Queued<DB>[]): Promise<void> {
+    try {
+      const results = await this.db.transaction().execute(async (trx) => {
+        const out: unknown[] = [];
+        for (const item of batch) out.push(await item.op(trx));
+        return out;
+      });
+      batch.forEach((item, i) => item.resolve(results[i]));
+    } catch (batchError) {
+      if (batch.length === 1) {
+        batch[0]!.reject(batchError);
+        return;
+      }
+      // One bad write must not fail its neighbours: commit each on its own to find it.
+      for (const item of batch) {
+        try {
+          item.resolve(await this.db.transaction().execute((trx) => item.op(trx)));
+        } catch (err) {
+          item.reject(err);
+        }
+      }
+    }
+  }
+}

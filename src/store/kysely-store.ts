@@ -1,0 +1,566 @@
+import type { Kysely, Selectable, Transaction as Trx } from 'kysely';
+import type { Store } from '../domain/ports.js';
+import type {
+  ConnectorState,
+  IdTag,
+  MessageLogEntry,
+  MeterReading,
+  Reservation,
+  Station,
+  StationEventRecord,
+  StatusChange,
+  Transaction,
+} from '../domain/types.js';
+import { openDatabase, type DatabaseOptions, type OpenedDatabase } from './database.js';
+import { GroupCommitter } from './group-commit.js';
+import type { Database, MeterValuesTable, StationsTable, TransactionsTable } from './schema.js';
+
+const stationFromRow = (r: Selectable<StationsTable>): Station => ({
+  id: r.id,
+  registration: r.registration as Station['registration'],
+  securityProfile: r.security_profile as Station['securityProfile'],
+  hasPassword: r.password_hash !== null,
+  vendor: r.vendor,
+  model: r.model,
+  serialNumber: r.serial_number,
+  firmwareVersion: r.firmware_version,
+  iccid: r.iccid,
+  imsi: r.imsi,
+  meterType: r.meter_type,
+  meterSerialNumber: r.meter_serial_number,
+  localListVersion: r.local_list_version,
+  createdAt: r.created_at,
+  lastBootAt: r.last_boot_at,
+  lastSeenAt: r.last_seen_at,
+});
+
+const stationColumns: Record<keyof Omit<Station, 'id' | 'createdAt' | 'hasPassword'>, keyof StationsTable> = {
+  registration: 'registration',
+  securityProfile: 'security_profile',
+  vendor: 'vendor',
+  model: 'model',
+  serialNumber: 'serial_number',
+  firmwareVersion: 'firmware_version',
+  iccid: 'iccid',
+  imsi: 'imsi',
+  meterType: 'meter_type',
+  meterSerialNumber: 'meter_serial_number',
+  localListVersion: 'local_list_version',
+  lastBootAt: 'last_boot_at',
+  lastSeenAt: 'last_seen_at',
+};
+
+const transactionFromRow = (r: Selectable<TransactionsTable>): Transaction => {
+  const meterStart = Number(r.meter_start);
+  const meterStop = r.meter_stop === null ? null : Number(r.meter_stop);
+  const last = r.last_meter_wh === null ? null : Number(r.last_meter_wh);
+  return {
+    id: Number(r.id),
+    stationId: r.station_id,
+    connectorId: r.connector_id,
+    idTag: r.id_tag,
+    startTime: r.start_time,
+    meterStart,
+    reservationId: r.reservation_id,
+    stopTime: r.stop_time,
+    meterStop,
+    stopReason: r.stop_reason,
+    stopIdTag: r.stop_id_tag,
+    lastMeterWh: last,
+    energyWh: meterStop !== null ? meterStop - meterStart : last !== null ? last - meterStart : null,
+    authorization: r.authorization as Transaction['authorization'],
+  };
+};
+
+const readingFromRow = (r: Selectable<MeterValuesTable>): MeterReading => ({
+  stationId: r.station_id,
+  connectorId: r.connector_id,
+  transactionId: r.transaction_id,
+  timestamp: r.ts,
+  measurand: r.measurand,
+  phase: r.phase === '' ? null : r.phase,
+  location: r.location,
+  context: r.context,
+  unit: r.unit,
+  value: r.value === null ? null : Number(r.value),
+  rawValue: r.raw_value,
+  rawUnit: r.raw_unit,
+  format: r.format,
+  derived: Boolean(r.derived),
+});
+
+const connectorFromRow = (r: {
+  station_id: string;
+  connector_id: number;
+  status: string;
+  error_code: string;
+  info: string | null;
+  vendor_id: string | null;
+  vendor_error_code: string | null;
+  since: string;
+}): ConnectorState => ({
+  stationId: r.station_id,
+  connectorId: r.connector_id,
+  status: r.status,
+  errorCode: r.error_code,
+  info: r.info,
+  vendorId: r.vendor_id,
+  vendorErrorCode: r.vendor_error_code,
+  since: r.since,
+});
+
+/** The Store over Kysely: the same code for SQLite and PostgreSQL. Writes go through group commit. */
+export class KyselyStore implements Store {
+  private readonly writes: GroupCommitter<Database>;
+  readonly db: Kysely<Database>;
+
+  constructor(private readonly opened: OpenedDatabase) {
+    this.db = opened.db;
+    this.writes = new GroupCommitter(opened.db);
+  }
+
+  static async open(url: string, options?: DatabaseOptions): Promise<KyselyStore> {
+    return new KyselyStore(await openDatabase(url, options));
+  }
+
+  get flavour() {
+    return this.opened.flavour;
+  }
+
+  get description() {
+    return this.opened.description;
+  }
+
+  private write<T>(op: (trx: Trx<Database>) => Promise<T>): Promise<T> {
+    return this.writes.run(op);
+  }
+
+  async close(): Promise<void> {
+    await this.writes.drain();
+    await this.db.destroy();
+  }
+
+  // stations
+
+  async getStation(id: string) {
+    const row = await this.db.selectFrom('stations').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && stationFromRow(row);
+  }
+
+  async listStations() {
+    return (await this.db.selectFrom('stations').selectAll().orderBy('id').execute()).map(stationFromRow);
+  }
+
+  async createStation(s: Parameters<Store['createStation']>[0]) {
+    await this.write((trx) =>
+      trx
+        .insertInto('stations')
+        .values({ id: s.id, registration: s.registration, security_profile: s.securityProfile, created_at: s.createdAt, local_list_version: 0 })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute(),
+    );
+    return (await this.getStation(s.id))!;
+  }
+
+  async updateStation(id: string, patch: Parameters<Store['updateStation']>[1]) {
+    const values: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(patch)) {
+      const column = stationColumns[key as keyof typeof stationColumns];
+      if (column && value !== undefined) values[column] = value;
+    }
+    if (Object.keys(values).length === 0) return;
+    await this.write((trx) => trx.updateTable('stations').set(values).where('id', '=', id).execute());
+  }
+
+  async setStationPassword(id: string, hash: string | null) {
+    await this.write((trx) => trx.updateTable('stations').set({ password_hash: hash }).where('id', '=', id).execute());
+  }
+
+  async getStationPasswordHash(id: string) {
+    const row = await this.db.selectFrom('stations').select('password_hash').where('id', '=', id).executeTakeFirst();
+    return row?.password_hash ?? null;
+  }
+
+  async deleteStation(id: string) {
+    const result = await this.write(async (trx) => {
+      await trx.deleteFrom('connectors').where('station_id', '=', id).execute();
+      return trx.deleteFrom('stations').where('id', '=', id).executeTakeFirst();
+    });
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  // connectors and status
+
+  async recordStatus(c: StatusChange) {
+    await this.write(async (trx) => {
+      await trx
+        .insertInto('status_history')
+        .values({
+          station_id: c.stationId,
+          connector_id: c.connectorId,
+          status: c.status,
+          error_code: c.errorCode,
+          info: c.info,
+          vendor_id: c.vendorId,
+          vendor_error_code: c.vendorErrorCode,
+          since: c.since,
+          received_at: c.receivedAt,
+        })
+        .execute();
+      const current = {
+        status: c.status,
+        error_code: c.errorCode,
+        info: c.info,
+        vendor_id: c.vendorId,
+        vendor_error_code: c.vendorErrorCode,
+        since: c.since,
+      };
+      // A status queued while offline can arrive after a newer one: the live state keeps the newest.
+      await trx
+        .insertInto('connectors')
+        .values({ station_id: c.stationId, connector_id: c.connectorId, ...current })
+        .onConflict((oc) =>
+          oc
+            .columns(['station_id', 'connector_id'])
+            .doUpdateSet(current)
+            .where('connectors.since', '<=', c.since),
+        )
+        .execute();
+    });
+  }
+
+  async listConnectors(stationId: string) {
+    return this.listConnectorsOfStations([stationId]);
+  }
+
+  async listConnectorsOfStations(stationIds: string[]) {
+    if (stationIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('connectors')
+      .selectAll()
+      .where('station_id', 'in', stationIds)
+      .orderBy('station_id')
+      .orderBy('connector_id')
+      .execute();
+    return rows.map(connectorFromRow);
+  }
+
+  async statusHistory(q: Parameters<Store['statusHistory']>[0]) {
+    let query = this.db.selectFrom('status_history').selectAll().where('station_id', '=', q.stationId);
+    if (q.connectorId !== undefined) query = query.where('connector_id', '=', q.connectorId);
+    if (q.from) query = query.where('since', '>=', q.from);
+    if (q.to) query = query.where('since', '<=', q.to);
+    const rows = await query.orderBy('since').orderBy('id').limit(q.limit).execute();
+    return rows.map((r) => ({ ...connectorFromRow(r), receivedAt: r.received_at }));
+  }
+
+  // id tags
+
+  async getIdTag(idTag: string) {
+    const r = await this.db.selectFrom('id_tags').selectAll().where('id_tag', '=', idTag).executeTakeFirst();
+    return r && { idTag: r.id_tag, status: r.status as IdTag['status'], expiryDate: r.expiry_date, parentIdTag: r.parent_id_tag };
+  }
+
+  async listIdTags() {
+    const rows = await this.db.selectFrom('id_tags').selectAll().orderBy('id_tag').execute();
+    return rows.map((r) => ({ idTag: r.id_tag, status: r.status as IdTag['status'], expiryDate: r.expiry_date, parentIdTag: r.parent_id_tag }));
+  }
+
+  async upsertIdTag(t: IdTag) {
+    const values = { status: t.status, expiry_date: t.expiryDate, parent_id_tag: t.parentIdTag };
+    await this.write((trx) =>
+      trx
+        .insertInto('id_tags')
+        .values({ id_tag: t.idTag, ...values })
+        .onConflict((oc) => oc.column('id_tag').doUpdateSet(values))
+        .execute(),
+    );
+  }
+
+  async deleteIdTag(idTag: string) {
+    const r = await this.write((trx) => trx.deleteFrom('id_tags').where('id_tag', '=', idTag).executeTakeFirst());
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  // transactions
+
+  async startTransaction(t: Parameters<Store['startTransaction']>[0]) {
+    return this.write(async (trx) => {
+      const inserted = await trx
+        .insertInto('transactions')
+        .values({
+          station_id: t.stationId,
+          connector_id: t.connectorId,
+          id_tag: t.idTag,
+          start_time: t.startTime,
+          meter_start: t.meterStart,
+          reservation_id: t.reservationId,
+          authorization: t.authorization,
+        })
+        .onConflict((oc) => oc.columns(['station_id', 'connector_id', 'start_time', 'id_tag', 'meter_start']).doNothing())
+        .returningAll()
+        .executeTakeFirst();
+      if (inserted) return { transaction: transactionFromRow(inserted), repeated: false };
+      const existing = await trx
+        .selectFrom('transactions')
+        .selectAll()
+        .where('station_id', '=', t.stationId)
+        .where('connector_id', '=', t.connectorId)
+        .where('start_time', '=', t.startTime)
+        .where('id_tag', '=', t.idTag)
+        .where('meter_start', '=', t.meterStart)
+        .executeTakeFirstOrThrow();
+      return { transaction: transactionFromRow(existing), repeated: true };
+    });
+  }
+
+  async stopTransaction(s: Parameters<Store['stopTransaction']>[0]) {
+    return this.write(async (trx) => {
+      const updated = await trx
+        .updateTable('transactions')
+        .set({ stop_time: s.stopTime, meter_stop: s.meterStop, stop_reason: s.stopReason, stop_id_tag: s.stopIdTag })
+        .where('id', '=', s.id)
+        .where('stop_time', 'is', null)
+        .returningAll()
+        .executeTakeFirst();
+      if (updated) return { transaction: transactionFromRow(updated), repeated: false };
+      const existing = await trx.selectFrom('transactions').selectAll().where('id', '=', s.id).executeTakeFirst();
+      return { transaction: existing && transactionFromRow(existing), repeated: existing !== undefined };
+    });
+  }
+
+  async getTransaction(id: number) {
+    const r = await this.db.selectFrom('transactions').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && transactionFromRow(r);
+  }
+
+  async activeTransaction(stationId: string, connectorId: number) {
+    const r = await this.db
+      .selectFrom('transactions')
+      .selectAll()
+      .where('station_id', '=', stationId)
+      .where('connector_id', '=', connectorId)
+      .where('stop_time', 'is', null)
+      .orderBy('start_time', 'desc')
+      .executeTakeFirst();
+    return r && transactionFromRow(r);
+  }
+
+  async activeTransactionsOfIdTag(idTag: string) {
+    const rows = await this.db.selectFrom('transactions').selectAll().where('id_tag', '=', idTag).where('stop_time', 'is', null).execute();
+    return rows.map(transactionFromRow);
+  }
+
+  async listTransactions(q: Parameters<Store['listTransactions']>[0]) {
+    let query = this.db.selectFrom('transactions').selectAll();
+    if (q.stationId) query = query.where('station_id', '=', q.stationId);
+    if (q.idTag) query = query.where('id_tag', '=', q.idTag);
+    if (q.from) query = query.where((eb) => eb.or([eb('stop_time', '>=', q.from!), eb('stop_time', 'is', null)]));
+    if (q.to) query = query.where('start_time', '<=', q.to);
+    if (q.active === true) query = query.where('stop_time', 'is', null);
+    if (q.active === false) query = query.where('stop_time', 'is not', null);
+    const rows = await query.orderBy('start_time', 'desc').orderBy('id', 'desc').limit(q.limit).offset(q.offset).execute();
+    return rows.map(transactionFromRow);
+  }
+
+  // meter values
+
+  async addMeterReadings(readings: MeterReading[]) {
+    if (readings.length === 0) return 0;
+    return this.write(async (trx) => {
+      const inserted = await trx
+        .insertInto('meter_values')
+        .values(
+          readings.map((m) => ({
+            station_id: m.stationId,
+            connector_id: m.connectorId,
+            transaction_id: m.transactionId,
+            ts: m.timestamp,
+            measurand: m.measurand,
+            phase: m.phase ?? '',
+            location: m.location,
+            context: m.context,
+            unit: m.unit,
+            value: m.value,
+            raw_value: m.rawValue,
+            raw_unit: m.rawUnit,
+            format: m.format,
+            derived: m.derived ? 1 : 0,
+          })),
+        )
+        .onConflict((oc) => oc.columns(['station_id', 'connector_id', 'ts', 'measurand', 'phase', 'location', 'derived']).doNothing())
+        .returning(['transaction_id', 'measurand', 'phase', 'location', 'value', 'ts'])
+        .execute();
+      // Keep each transaction's latest energy register, from new readings only: a repeat adds nothing.
+      const latest = new Map<number, { ts: string; value: number }>();
+      for (const r of inserted) {
+        if (r.transaction_id === null || r.value === null) continue;
+        if (r.measurand !== 'Energy.Active.Import.Register' || r.phase !== '' || (r.location !== 'Outlet' && r.location !== 'Cable')) continue;
+        const seen = latest.get(r.transaction_id);
+        if (!seen || r.ts >= seen.ts) latest.set(r.transaction_id, { ts: r.ts, value: Number(r.value) });
+      }
+      for (const [transactionId, { value }] of latest) {
+        await trx
+          .updateTable('transactions')
+          .set({ last_meter_wh: value })
+          .where('id', '=', transactionId)
+          .where((eb) => eb.or([eb('last_meter_wh', 'is', null), eb('last_meter_wh', '<=', value)]))
+          .execute();
+      }
+      return inserted.length;
+    });
+  }
+
+  async meterReadings(q: Parameters<Store['meterReadings']>[0]) {
+    let query = this.db.selectFrom('meter_values').selectAll();
+    if (q.stationId) query = query.where('station_id', '=', q.stationId);
+    if (q.transactionId !== undefined) query = query.where('transaction_id', '=', q.transactionId);
+    if (q.measurand) query = query.where('measurand', '=', q.measurand);
+    if (q.from) query = query.where('ts', '>=', q.from);
+    if (q.to) query = query.where('ts', '<=', q.to);
+    const rows = await query.orderBy('ts').orderBy('id').limit(q.limit).execute();
+    return rows.map(readingFromRow);
+  }
+
+  // station events
+
+  async addStationEvent(e: StationEventRecord) {
+    await this.write((trx) =>
+      trx
+        .insertInto('station_events')
+        .values({ station_id: e.stationId, kind: e.kind, status: e.status, ts: e.timestamp, payload: JSON.stringify(e.payload) })
+        .execute(),
+    );
+  }
+
+  async stationEvents(q: Parameters<Store['stationEvents']>[0]) {
+    let query = this.db.selectFrom('station_events').selectAll().where('station_id', '=', q.stationId);
+    if (q.kind) query = query.where('kind', '=', q.kind);
+    const rows = await query.orderBy('ts', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
+    return rows.map((r) => ({ stationId: r.station_id, kind: r.kind, status: r.status, timestamp: r.ts, payload: JSON.parse(r.payload) as unknown }));
+  }
+
+  // reservations
+
+  async createReservation(r: Reservation) {
+    const values = {
+      station_id: r.stationId,
+      connector_id: r.connectorId,
+      id_tag: r.idTag,
+      parent_id_tag: r.parentIdTag,
+      expiry_date: r.expiryDate,
+      status: r.status,
+    };
+    await this.write((trx) =>
+      trx
+        .insertInto('reservations')
+        .values({ id: r.id, ...values })
+        .onConflict((oc) => oc.column('id').doUpdateSet(values))
+        .execute(),
+    );
+  }
+
+  async updateReservation(id: number, status: Reservation['status']) {
+    await this.write((trx) => trx.updateTable('reservations').set({ status }).where('id', '=', id).execute());
+  }
+
+  async getReservation(id: number) {
+    const r = await this.db.selectFrom('reservations').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && reservationFromRow(r);
+  }
+
+  async listReservations(stationId?: string) {
+    let query = this.db.selectFrom('reservations').selectAll();
+    if (stationId) query = query.where('station_id', '=', stationId);
+    return (await query.orderBy('id', 'desc').execute()).map(reservationFromRow);
+  }
+
+  async nextReservationId() {
+    const r = await this.db
+      .selectFrom('reservations')
+      .select((eb) => eb.fn.max('id').as('max'))
+      .executeTakeFirst();
+    return Number(r?.max ?? 0) + 1;
+  }
+
+  // message log
+
+  async appendMessageLog(entries: Array<Omit<MessageLogEntry, 'id'>>) {
+    if (entries.length === 0) return;
+    await this.write((trx) =>
+      trx
+        .insertInto('message_log')
+        .values(
+          entries.map((e) => ({
+            station_id: e.stationId,
+            at: e.at,
+            direction: e.direction,
+            message_type: e.messageType,
+            message_id: e.messageId,
+            action: e.action,
+            frame: e.frame,
+          })),
+        )
+        .execute(),
+    );
+  }
+
+  async messageLog(q: Parameters<Store['messageLog']>[0]) {
+    let query = this.db.selectFrom('message_log').selectAll().where('station_id', '=', q.stationId);
+    if (q.before !== undefined) query = query.where('id', '<', q.before);
+    if (q.action) query = query.where('action', '=', q.action);
+    const rows = await query.orderBy('id', 'desc').limit(q.limit).execute();
+    return rows.map((r) => ({
+      id: Number(r.id),
+      stationId: r.station_id,
+      at: r.at,
+      direction: r.direction as 'in' | 'out',
+      messageType: r.message_type,
+      messageId: r.message_id,
+      action: r.action,
+      frame: r.frame,
+    }));
+  }
+
+  async pruneMessageLog(olderThan: string, keepPerStation: number) {
+    return this.write(async (trx) => {
+      const byAge = await trx.deleteFrom('message_log').where('at', '<', olderThan).executeTakeFirst();
+      let removed = Number(byAge.numDeletedRows);
+      const stations = await trx.selectFrom('message_log').select('station_id').distinct().execute();
+      for (const { station_id } of stations) {
+        const cutoff = await trx
+          .selectFrom('message_log')
+          .select('id')
+          .where('station_id', '=', station_id)
+          .orderBy('id', 'desc')
+          .offset(keepPerStation)
+          .limit(1)
+          .executeTakeFirst();
+        if (!cutoff) continue;
+        const r = await trx.deleteFrom('message_log').where('station_id', '=', station_id).where('id', '<=', cutoff.id).executeTakeFirst();
+        removed += Number(r.numDeletedRows);
+      }
+      return removed;
+    });
+  }
+}
+
+function reservationFromRow(r: {
+  id: number;
+  station_id: string;
+  connector_id: number;
+  id_tag: string;
+  parent_id_tag: string | null;
+  expiry_date: string;
+  status: string;
+}): Reservation {
+  return {
+    id: Number(r.id),
+    stationId: r.station_id,
+    connectorId: r.connector_id,
+    idTag: r.id_tag,
+    parentIdTag: r.parent_id_tag,
+    expiryDate: r.expiry_date,
+    status: r.status as Reservation['status'],
+  };
+}

@@ -1,0 +1,162 @@
+import { sql, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+export type SqlFlavour = 'sqlite' | 'postgres';
+
+/**
+ * One list of migrations for both databases. They differ only in the type of an auto-increment
+ * key and of a double, which each migration picks from the flavour.
+ */
+function migrations(flavour: SqlFlavour): Record<string, Migration> {
+  const pg = flavour === 'postgres';
+  const double = sql.raw(pg ? 'double precision' : 'real');
+  const table = (db: Kysely<any>, name: string, idType: 'serial' | 'bigserial') =>
+    db.schema
+      .createTable(name)
+      .addColumn('id', pg ? idType : 'integer', (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement())) as CreateTableBuilder<string, never>;
+
+  return {
+    '0001_core': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('stations')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('registration', 'text', (c) => c.notNull())
+          .addColumn('security_profile', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('password_hash', 'text')
+          .addColumn('vendor', 'text')
+          .addColumn('model', 'text')
+          .addColumn('serial_number', 'text')
+          .addColumn('firmware_version', 'text')
+          .addColumn('iccid', 'text')
+          .addColumn('imsi', 'text')
+          .addColumn('meter_type', 'text')
+          .addColumn('meter_serial_number', 'text')
+          .addColumn('local_list_version', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('last_boot_at', 'text')
+          .addColumn('last_seen_at', 'text')
+          .execute();
+
+        await db.schema
+          .createTable('connectors')
+          .addColumn('station_id', 'text', (c) => c.notNull().references('stations.id').onDelete('cascade'))
+          .addColumn('connector_id', 'integer', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('error_code', 'text', (c) => c.notNull())
+          .addColumn('info', 'text')
+          .addColumn('vendor_id', 'text')
+          .addColumn('vendor_error_code', 'text')
+          .addColumn('since', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('connectors_pk', ['station_id', 'connector_id'])
+          .execute();
+
+        await table(db, 'status_history', 'bigserial')
+          .addColumn('station_id', 'text', (c) => c.notNull())
+          .addColumn('connector_id', 'integer', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('error_code', 'text', (c) => c.notNull())
+          .addColumn('info', 'text')
+          .addColumn('vendor_id', 'text')
+          .addColumn('vendor_error_code', 'text')
+          .addColumn('since', 'text', (c) => c.notNull())
+          .addColumn('received_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('status_history_station_time').on('status_history').columns(['station_id', 'since']).execute();
+
+        await db.schema
+          .createTable('id_tags')
+          .addColumn('id_tag', 'text', (c) => c.primaryKey())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('expiry_date', 'text')
+          .addColumn('parent_id_tag', 'text')
+          .execute();
+
+        await table(db, 'transactions', 'serial')
+          .addColumn('station_id', 'text', (c) => c.notNull())
+          .addColumn('connector_id', 'integer', (c) => c.notNull())
+          .addColumn('id_tag', 'text', (c) => c.notNull())
+          .addColumn('start_time', 'text', (c) => c.notNull())
+          .addColumn('meter_start', 'integer', (c) => c.notNull())
+          .addColumn('reservation_id', 'integer')
+          .addColumn('stop_time', 'text')
+          .addColumn('meter_stop', 'integer')
+          .addColumn('stop_reason', 'text')
+          .addColumn('stop_id_tag', 'text')
+          .addColumn('last_meter_wh', double)
+          .addColumn('authorization', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('transactions_station_start').on('transactions').columns(['station_id', 'start_time']).execute();
+        await db.schema.createIndex('transactions_id_tag').on('transactions').columns(['id_tag', 'start_time']).execute();
+        await db.schema.createIndex('transactions_start_time').on('transactions').column('start_time').execute();
+        // The same start repeated after a lost answer must map to the same transaction.
+        await db.schema
+          .createIndex('transactions_start_identity')
+          .on('transactions')
+          .columns(['station_id', 'connector_id', 'start_time', 'id_tag', 'meter_start'])
+          .unique()
+          .execute();
+
+        await table(db, 'meter_values', 'bigserial')
+          .addColumn('station_id', 'text', (c) => c.notNull())
+          .addColumn('connector_id', 'integer', (c) => c.notNull())
+          .addColumn('transaction_id', 'integer')
+          .addColumn('ts', 'text', (c) => c.notNull())
+          .addColumn('measurand', 'text', (c) => c.notNull())
+          .addColumn('phase', 'text', (c) => c.notNull())
+          .addColumn('location', 'text', (c) => c.notNull())
+          .addColumn('context', 'text', (c) => c.notNull())
+          .addColumn('unit', 'text')
+          .addColumn('value', double)
+          .addColumn('raw_value', 'text', (c) => c.notNull())
+          .addColumn('raw_unit', 'text')
+          .addColumn('format', 'text', (c) => c.notNull())
+          .addColumn('derived', 'integer', (c) => c.notNull())
+          .execute();
+        // A station that repeats MeterValues after a lost answer must not be counted twice.
+        await db.schema
+          .createIndex('meter_values_identity')
+          .on('meter_values')
+          .columns(['station_id', 'connector_id', 'ts', 'measurand', 'phase', 'location', 'derived'])
+          .unique()
+          .execute();
+        await db.schema.createIndex('meter_values_transaction').on('meter_values').columns(['transaction_id', 'ts']).execute();
+        await db.schema.createIndex('meter_values_station_time').on('meter_values').columns(['station_id', 'ts']).execute();
+
+        await table(db, 'station_events', 'bigserial')
+          .addColumn('station_id', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('status', 'text')
+          .addColumn('ts', 'text', (c) => c.notNull())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('station_events_station').on('station_events').columns(['station_id', 'kind', 'ts']).execute();
+
+        await db.schema
+          .createTable('reservations')
+          .addColumn('id', 'integer', (c) => c.primaryKey())
+          .addColumn('station_id', 'text', (c) => c.notNull())
+          .addColumn('connector_id', 'integer', (c) => c.notNull())
+          .addColumn('id_tag', 'text', (c) => c.notNull())
+          .addColumn('parent_id_tag', 'text')
+          .addColumn('expiry_date', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .execute();
+
+        await table(db, 'message_log', 'bigserial')
+          .addColumn('station_id', 'text', (c) => c.notNull())
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('direction', 'text', (c) => c.notNull())
+          .addColumn('message_type', 'integer')
+          .addColumn('message_id', 'text')
+          .addColumn('action', 'text')
+          .addColumn('frame', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('message_log_station').on('message_log').columns(['station_id', 'id']).execute();
+      },
+    },
+  };
+}
+
+export function migrationProvider(flavour: SqlFlavour): MigrationProvider {
+  return { getMigrations: async () => migrations(flavour) };
+}

@@ -1,0 +1,130 @@
+import type { Generated } from 'kysely';
+
+/** Table shapes as Kysely sees them. Times are ISO-8601 UTC text with milliseconds in both
+ * databases, so they sort as text and round-trip exactly (docs/adr/0002-storage.md). */
+export interface StationsTable {
+  id: string;
+  registration: string;
+  security_profile: number;
+  password_hash: string | null;
+  vendor: string | null;
+  model: string | null;
+  serial_number: string | null;
+  firmware_version: string | null;
+  iccid: string | null;
+  imsi: string | null;
+  meter_type: string | null;
+  meter_serial_number: string | null;
+  local_list_version: number;
+  created_at: string;
+  last_boot_at: string | null;
+  last_seen_at: string | null;
+}
+
+export interface ConnectorsTable {
+  station_id: string;
+  connector_id: number;
+  status: string;
+  error_code: string;
+  info: string | null;
+  vendor_id: string | null;
+  vendor_error_code: string | null;
+  since: string;
+}
+
+export interface StatusHistoryTable {
+  id: Generated<number>;
+  station_id: string;
+  connector_id: number;
+  status: string;
+  error_code: string;
+  info: string | null;
+  vendor_id: string | null;
+  vendor_error_code: string | null;
+  since: string;
+  received_at: string;
+}
+
+export interface IdTagsTable {
+  id_tag: string;
+  status: string;
+  expiry_date: string | null;
+  parent_id_tag: string | null;
+}
+
+export interface TransactionsTable {
+  id: Generated<number>;
+  station_id: string;
+  connector_id: number;
+  id_tag: string;
+  start_time: string;
+  meter_start: number;
+  reservation_id: number | null;
+  stop_time: string | null;
+  meter_stop: number | null;
+  stop_reason: string | null;
+  stop_id_tag: string | null;
+  last_meter_wh: number | null;
+  authorization: string;
+}
+
+export interface MeterValuesTable {
+  id: Generated<number>;
+  station_id: string;
+  connector_id: number;
+  transaction_id: number | null;
+  ts: string;
+  measurand: string;
+  /** '' rather than NULL so that the unique index sees two phase-less readings as equal. */
+  phase: string;
+  location: string;
+  context: string;
+  unit: string | null;
+  value: number | null;
+  raw_value: string;
+  raw_unit: string | null;
+  format: string;
+  derived: number;
+}
+
+export interface StationEventsTable {
+  id: Generated<number>;
+  station_id: string;
+  kind: string;
+  status: string | null;
+  ts: string;
+  payload: string;
+}
+
+export interface ReservationsTable {
+  id: number;
+  station_id: string;
+  connector_id: number;
+  id_tag: string;
+  parent_id_tag: string | null;
+  expiry_date: string;
+  status: string;
+}
+
+export interface MessageLogTable {
+  id: Generated<number>;
+  station_id: string;
+  at: string;
+  direction: string;
+  message_type: number | null;
+  message_id: string | null;
+  action: string | null;
+  frame: string;
+}
+
+export interface Database {
+  stations: StationsTable;
+  connectors: ConnectorsTable;
+  status_history: StatusHistoryTable;
+  id_tags: IdTagsTable;
+  transactions: TransactionsTable;
+  meter_values: MeterValuesTable;
+  station_events: StationEventsTable;
+  reservations: ReservationsTable;
+  message_log: MessageLogTable;
+}
