@@ -1,0 +1,43 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ampyard-config-'));
+const file = (name: string, text: string) => {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+};
+
+describe('configuration', () => {
+  it('defaults to port 8080, an embedded SQLite file and the pending registration policy', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ port: 8080, db: 'sqlite:./data/ampyard.db', registration: 'pending' });
+  });
+
+  it('layers file < environment < flags', () => {
+    const path = file('a.yaml', 'port: 9000\nregistration: closed\nheartbeatIntervalS: 120\n');
+    const c = loadConfig({ file: path, env: { PORT: '9100', DATABASE_URL: 'postgres://u@h/db' }, flags: { port: 9200 } });
+    expect(c).toMatchObject({ port: 9200, registration: 'closed', heartbeatIntervalS: 120, db: 'postgres://u@h/db' });
+  });
+
+  it('names the bad key in the error', () => {
+    expect(() => loadConfig({ env: { PORT: 'eighty' } })).toThrow(/port: Expected integer/);
+    expect(() => loadConfig({ file: file('b.json', '{"rateLimit": {"perSecond": -1}}') })).toThrow(/rateLimit\.perSecond/);
+    expect(() => loadConfig({ file: file('c.yaml', 'prot: 80\n') })).toThrow(/prot: Unexpected property/);
+    expect(() => loadConfig({ flags: { registration: 'sometimes' } })).toThrow(/registration/);
+    expect(() => loadConfig({ flags: { db: 'mysql://x' } })).toThrow(/db:/);
+  });
+
+  it('reports a file that cannot be read or parsed', () => {
+    expect(() => loadConfig({ file: join(dir, 'missing.yaml') })).toThrow(ConfigError);
+    expect(() => loadConfig({ file: file('d.json', '{ not json') })).toThrow(/not valid JSON/);
+  });
+
+  it('takes the TLS listener from the environment', () => {
+    const c = loadConfig({ env: { AMPYARD_TLS_PORT: '8443', AMPYARD_TLS_CERT_FILE: '/c.pem', AMPYARD_TLS_KEY_FILE: '/k.pem' } });
+    expect(c.tls).toEqual({ port: 8443, certFile: '/c.pem', keyFile: '/k.pem' });
+  });
+});

@@ -1,0 +1,38 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { openDatabase, type OpenedDatabase } from './database.js';
+import { GroupCommitter } from './group-commit.js';
+
+describe('group commit', () => {
+  let opened: OpenedDatabase;
+  afterEach(async () => opened?.db.destroy());
+
+  it('commits writes that arrive together in one database transaction and settles each caller after it', async () => {
+    opened = await openDatabase('sqlite::memory:');
+    const db = opened.db;
+    let transactions = 0;
+    const original = db.transaction.bind(db);
+    (db as any).transaction = () => {
+      transactions += 1;
+      return original();
+    };
+    const committer = new GroupCommitter(db);
+    const writes = Array.from({ length: 50 }, (_, i) =>
+      committer.run((trx) => trx.insertInto('id_tags').values({ id_tag: `T${i}`, status: 'Accepted', expiry_date: null, parent_id_tag: null }).execute().then(() => i)),
+    );
+    expect(await Promise.all(writes)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(transactions).toBe(1);
+    const { count } = (await sql<{ count: number }>`select count(*) as count from id_tags`.execute(db)).rows[0]!;
+    expect(Number(count)).toBe(50);
+  });
+
+  it('fails only the write that breaks, not the others in its batch', async () => {
+    opened = await openDatabase('sqlite::memory:');
+    const committer = new GroupCommitter(opened.db);
+    const insert = (id: string) => committer.run((trx) => trx.insertInto('id_tags').values({ id_tag: id, status: 'Accepted', expiry_date: null, parent_id_tag: null }).execute());
+    const results = await Promise.allSettled([insert('A'), insert('B'), insert('A'), insert('C')]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    const rows = await opened.db.selectFrom('id_tags').select('id_tag').orderBy('id_tag').execute();
+    expect(rows.map((r) => r.id_tag)).toEqual(['A', 'B', 'C']);
+  });
+});
