@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { createCsms } from '../app.js';
+import { runCompositeCommand } from './composite.js';
 
 function integer(value: string): number {
   const n = Number(value);
@@ -64,6 +65,19 @@ export function buildCli(): Command {
       };
       process.on('SIGINT', () => void shutdown('SIGINT'));
       process.on('SIGTERM', () => void shutdown('SIGTERM'));
+    });
+
+  program
+    .command('composite')
+    .description('print, as JSON, the composite schedule a conforming OCPP 1.6 charger must report for a case file (docs/smart-charging.md)')
+    .requiredOption('-i, --input <file>', 'case file: { station, profiles, transactions, request }')
+    .action(async (opts) => {
+      try {
+        process.stdout.write(`${await runCompositeCommand(opts.input)}\n`);
+      } catch (err) {
+        console.error(`ampyard composite: ${(err as Error).message}`);
+        process.exitCode = 2;
+      }
     });
 
   return program;

@@ -83,7 +83,7 @@ export class OcppConnection {
     this.lastRefill = Date.now();
     socket.on('message', (data: RawData, isBinary: boolean) => this.onMessage(data, isBinary));
     socket.on('close', (code: number, reason: Buffer) => this.onClose(code, reason.toString()));
-    socket.on('error', (err: Error) => opts.log?.warn({ stationId: this.stationId, err: err.message }, 'socket error'));
+    socket.on('error', (err: Error) => opts.log?.warn({ err: err.message }, 'socket error'));
     socket.on('pong', () => {
       this.alive = true;
     });
@@ -172,7 +172,7 @@ export class OcppConnection {
 
   private keepalive(): void {
     if (!this.alive) {
-      this.opts.log?.warn({ stationId: this.stationId }, 'no pong since last ping, closing');
+      this.opts.log?.warn({}, 'no pong since last ping, closing');
       this.socket.terminate();
       this.onClose(1006, 'keepalive timeout');
       return;
@@ -192,9 +192,9 @@ export class OcppConnection {
 
   private badFrame(reason: string): void {
     this.badFrames += 1;
-    this.opts.log?.warn({ stationId: this.stationId, reason, badFrames: this.badFrames }, 'bad frame');
+    this.opts.log?.warn({ reason, badFrames: this.badFrames }, 'bad frame');
     if (this.badFrames >= this.opts.maxBadFrames) {
-      this.opts.log?.warn({ stationId: this.stationId }, 'too many bad frames, closing connection');
+      this.opts.log?.warn({}, 'too many bad frames, closing connection');
       this.close(1008, 'too many bad frames');
     }
   }
@@ -204,6 +204,8 @@ export class OcppConnection {
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
+    // Frames still in flight after we decided to close are not processed (nor answered).
+    if (this.closed) return;
     this.alive = true;
     const text = Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8');
     let frame: unknown;
@@ -270,7 +272,7 @@ export class OcppConnection {
           if (err instanceof OcppError) {
             this.sendError(messageId, err.code, err.message, err.details);
           } else {
-            this.opts.log?.warn({ stationId: this.stationId, action, err: (err as Error).message }, 'handler failed');
+            this.opts.log?.warn({ action, err: (err as Error).message }, 'handler failed');
             this.sendError(messageId, 'InternalError', 'the central system could not process this message; nothing was stored');
           }
         }
@@ -283,7 +285,7 @@ export class OcppConnection {
   private onAnswer(frame: unknown[], messageType: number, messageId: string): void {
     const pending = this.inFlight;
     if (!pending || pending.messageId !== messageId) {
-      this.opts.log?.warn({ stationId: this.stationId, messageId }, 'answer to no outstanding call, ignored');
+      this.opts.log?.warn({ messageId }, 'answer to no outstanding call, ignored');
       return;
     }
     clearTimeout(pending.timer);
