@@ -251,7 +251,10 @@ export async function buildApi(app: FastifyInstance, deps: ApiDeps): Promise<voi
   app.get<{ Params: { id: string } }>(
     '/api/v1/stations/:id/reservations',
     { schema: { tags: ['stations'], summary: 'Reservations made on a station', params: S.StationId } },
-    async (req) => ({ items: await store.listReservations(req.params.id) }),
+    async (req) => {
+      await store.expireReservations(services.clock.now().toISOString());
+      return { items: await store.listReservations(req.params.id) };
+    },
   );
 
   app.post<{ Params: { id: string } }>(

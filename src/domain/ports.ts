@@ -59,6 +59,8 @@ export interface Store {
   updateReservation(id: number, status: Reservation['status']): Promise<void>;
   getReservation(id: number): Promise<Reservation | undefined>;
   listReservations(stationId?: string): Promise<Reservation[]>;
+  /** Marks active reservations whose expiry date has passed as expired; returns how many. */
+  expireReservations(now: string): Promise<number>;
   nextReservationId(): Promise<number>;
 
   // message log

@@ -63,7 +63,11 @@ export class TransactionService {
     if (!repeated) {
       if (req.reservationId !== undefined) {
         const reservation = await this.store.getReservation(req.reservationId);
-        if (reservation && reservation.stationId === req.stationId && reservation.status === 'active') await this.store.updateReservation(reservation.id, 'used');
+        // The station's own timestamp says when the reservation was used, even if it reports late.
+        const usedInTime = reservation !== undefined && Date.parse(reservation.expiryDate) > Date.parse(transaction.startTime);
+        if (reservation && reservation.stationId === req.stationId && reservation.status === 'active') {
+          await this.store.updateReservation(reservation.id, usedInTime ? 'used' : 'expired');
+        }
       }
       this.events.publish({ type: 'transaction.started', at: this.clock.now().toISOString(), transaction });
     }

@@ -1,4 +1,4 @@
-import { recordCommandOutcome } from '../adapters/v16/outgoing.js';
+import { completeCommand, recordCommandOutcome } from '../adapters/v16/outgoing.js';
 import type { V16Services } from '../adapters/v16/incoming.js';
 import type { ConnectionRegistry } from './registry.js';
 import type { Metrics } from './metrics.js';
@@ -31,11 +31,12 @@ export class LocalCommandSender implements CommandSender {
   async send(stationId: string, action: string, payload: unknown, opts: { timeoutMs?: number } = {}): Promise<any> {
     const connection = this.registry.get(stationId);
     if (!connection) throw new StationNotConnectedError(stationId);
+    const request = await completeCommand(this.services, action, payload);
     const end = this.metrics.callLatency.startTimer({ action });
     try {
-      const response = await connection.call(action, payload, opts.timeoutMs);
+      const response = await connection.call(action, request, opts.timeoutMs);
       end({ outcome: 'result' });
-      await recordCommandOutcome(this.services, stationId, action, payload, response);
+      await recordCommandOutcome(this.services, stationId, action, request, response);
       return response;
     } catch (err) {
       end({ outcome: (err as Error).name });

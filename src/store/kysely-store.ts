@@ -475,6 +475,13 @@ export class KyselyStore implements Store {
     return (await query.orderBy('id', 'desc').execute()).map(reservationFromRow);
   }
 
+  async expireReservations(now: string) {
+    const r = await this.write((trx) =>
+      trx.updateTable('reservations').set({ status: 'expired' }).where('status', '=', 'active').where('expiry_date', '<=', now).executeTakeFirst(),
+    );
+    return Number(r.numUpdatedRows);
+  }
+
   async nextReservationId() {
     const r = await this.db
       .selectFrom('reservations')

@@ -38,6 +38,18 @@ export function isV16CsmsAction(action: string): action is V16CsmsAction {
 }
 
 /**
+ * Fills in what the central system knows and the operator may leave out: a ReserveNow for an id tag
+ * with a parent carries that parentIdTag, so the reservation can also be used by a sibling card.
+ */
+export async function completeCommand(s: V16Services, action: string, payload: any): Promise<unknown> {
+  if (action === 'ReserveNow' && payload && typeof payload.idTag === 'string' && payload.parentIdTag === undefined) {
+    const tag = await s.store.getIdTag(payload.idTag);
+    if (tag?.parentIdTag) return { ...payload, parentIdTag: tag.parentIdTag };
+  }
+  return payload;
+}
+
+/**
  * What the central system must remember once a station accepted a command: the local list
  * version it now holds, a reservation, a new Basic-auth password.
  */
