@@ -2,6 +2,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { createCsms } from '../app.js';
 import { runCompositeCommand } from './composite.js';
+import { runDemo } from './demo.js';
+import { startSimulation } from './simulate.js';
 
 function integer(value: string): number {
   const n = Number(value);
@@ -65,6 +67,62 @@ export function buildCli(): Command {
       };
       process.on('SIGINT', () => void shutdown('SIGINT'));
       process.on('SIGTERM', () => void shutdown('SIGTERM'));
+    });
+
+  program
+    .command('simulate')
+    .description('run simulated OCPP 1.6J charge points with electric vehicles against a CSMS')
+    .option('--csms <url>', 'OCPP endpoint of the CSMS; the station id is appended', 'ws://127.0.0.1:8080/ocpp')
+    .option('-n, --stations <n>', 'number of stations', integer, 10)
+    .option('--connectors <n>', 'connectors per station (default: the template\'s)', integer)
+    .option('--prefix <text>', 'station id prefix', 'SIM')
+    .option('-t, --template <name|file>', 'station template: ac-22kw-wallbox, ac-2x11kw-post, dc-150kw-depot, dc-2x300kw-hpc, or a JSON/YAML file', 'ac-2x11kw-post')
+    .addOption(new Option('-s, --scenario <name>', 'who arrives when').choices(['depot', 'public', 'office', 'file', 'none']).default('public'))
+    .option('--sessions <file>', 'sessions CSV for --scenario file (session_id,arrival,departure,requested_kwh,max_power_kw)')
+    .option('-d, --duration <time>', 'stop after this much simulated time, e.g. 90s, 10m, 2h, 1d (default: run until stopped)')
+    .option('--seed <n>', 'random seed: the same seed reproduces the same run', integer, 1)
+    .option('--speed <factor>', 'simulated seconds per real second', Number, 1)
+    .option('--start <time>', 'simulated start time (ISO-8601; default now)')
+    .option('--password <text>', 'Basic-auth password of every station (security profile 1)')
+    .option('--csms-api <url>', "the CSMS's REST API (e.g. http://127.0.0.1:8080): create the scenario's id tags there as Accepted first")
+    .option('--control-port <port>', 'serve the simulator control API (docs at /docs) on this port', integer)
+    .option('--control-host <address>', 'address of the control API', '127.0.0.1')
+    .option('--log-level <level>', 'info prints station events, warn only problems', 'info')
+    .action(async (opts) => {
+      const quiet = opts.logLevel !== 'info';
+      const log = (event: string, details: object = {}) => {
+        if (!quiet) console.log(JSON.stringify({ time: new Date().toISOString(), event, ...details }));
+      };
+      let sim;
+      try {
+        sim = await startSimulation({ ...opts, prefix: opts.prefix }, log);
+      } catch (err) {
+        console.error(`ampyard simulate: ${(err as Error).message}`);
+        process.exit(2);
+      }
+      console.error(
+        `simulating ${sim.fleet.stations.length} stations (${sim.fleet.plannedVisits} planned vehicle visits) against ${opts.csms}` +
+          (sim.controlUrl ? `; control API ${sim.controlUrl}/docs` : ''),
+      );
+      const stop = async () => {
+        await sim.stop();
+        process.exit(0);
+      };
+      process.on('SIGINT', () => void stop());
+      process.on('SIGTERM', () => void stop());
+      await sim.finished;
+      if (opts.duration) await stop();
+    });
+
+  program
+    .command('demo')
+    .description('the CSMS on a fresh embedded database with a simulated bus depot at a speeded-up clock')
+    .option('-p, --port <port>', 'CSMS port; the simulator control API uses the next one', integer, 8080)
+    .option('-n, --stations <n>', 'depot chargers', integer, 20)
+    .option('--speed <factor>', 'simulated seconds per real second', Number, 120)
+    .option('--db <url>', 'database (recreated at start)', 'sqlite:./data/demo.db')
+    .action(async (opts) => {
+      await runDemo(opts);
     });
 
   program
