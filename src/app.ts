@@ -36,7 +36,10 @@ export interface Csms {
 export async function createCsms(config: Config, opts: { logger?: Logger; clock?: Clock } = {}): Promise<Csms> {
   const log = opts.logger ?? pino({ level: config.logLevel });
   const clock = opts.clock ?? systemClock;
-  const store = await KyselyStore.open(config.db, { sqliteSynchronous: config.sqliteSynchronous });
+  const store = await KyselyStore.open(config.db, {
+    sqliteSynchronous: config.sqliteSynchronous,
+    onConnectionError: (err) => log.warn({ err: err.message }, 'idle database connection lost; the pool opens a new one'),
+  });
   const events = new InProcessEventBus((err) => log.error({ err }, 'event listener failed'));
   const authorization = new AuthorizationService(store, clock);
   const stations = new StationService(store, events, clock, {

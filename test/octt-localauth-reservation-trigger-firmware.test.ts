@@ -4,7 +4,8 @@
  * it answers the CSMS's calls as the OCTT case's charger does and sends the notifications that
  * charger sends; the operator acts through the REST API.
  */
-import { createRPCError, type RPCClient } from 'ocpp-rpc';
+import { createRPCError } from 'ocpp-rpc';
+import type { OcppTestClient } from './helpers/csms.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { bootStation, connectStation, startCsms, testDatabases, type TestCsms } from './helpers/csms.js';
 
@@ -16,7 +17,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.each(testDatabases)('OCTT local list, firmware, reservation and remote trigger (%s)', (database) => {
   let server: TestCsms;
-  let clients: RPCClient[] = [];
+  let clients: OcppTestClient[] = [];
 
   beforeEach(async () => {
     server = await startCsms({ database });
@@ -53,7 +54,7 @@ describe.each(testDatabases)('OCTT local list, firmware, reservation and remote 
     return { client, received, of: (action: string) => received.filter((r) => r.action === action).map((r) => r.payload) };
   }
 
-  const status = (client: RPCClient, connectorId: number, s: string, errorCode = 'NoError') =>
+  const status = (client: OcppTestClient, connectorId: number, s: string, errorCode = 'NoError') =>
     client.call('StatusNotification', { connectorId, status: s, errorCode, timestamp: now() });
 
   const command = (stationId: string, action: string, body: unknown) => server.api('POST', `/api/v1/stations/${stationId}/commands/${action}`, body);
@@ -223,13 +224,13 @@ describe.each(testDatabases)('OCTT local list, firmware, reservation and remote 
     }
 
     /** The charger restarts into its (new or old) firmware: reconnect, boot, report its connectors. */
-    async function reboot(old: RPCClient, stationId: string, firmwareVersion: string) {
+    async function reboot(old: OcppTestClient, stationId: string, firmwareVersion: string) {
       await old.close();
       const { client } = await charger(stationId, {}, { firmwareVersion });
       return client;
     }
 
-    const firmwareStatus = (client: RPCClient, s: string) => client.call('FirmwareStatusNotification', { status: s });
+    const firmwareStatus = (client: OcppTestClient, s: string) => client.call('FirmwareStatusNotification', { status: s });
 
     it('TC_044_1_CSMS firmware update, download and install', async () => {
       const { client } = await updateFirmware('CP-044-1');
@@ -299,7 +300,7 @@ describe.each(testDatabases)('OCTT local list, firmware, reservation and remote 
       command(stationId, 'ReserveNow', { expiryDate: inOneHour(), ...body });
 
     /** Authorize, plug in and start on connector 1 with the reservation, as the OCTT "Charging" state does. */
-    async function chargeWithReservation(client: RPCClient, tag: string, reservationId: number) {
+    async function chargeWithReservation(client: OcppTestClient, tag: string, reservationId: number) {
       const auth: any = await client.call('Authorize', { idTag: tag });
       await status(client, 1, 'Preparing');
       const start: any = await client.call('StartTransaction', { connectorId: 1, idTag: tag, meterStart: 1000, timestamp: now(), reservationId });
@@ -347,7 +348,7 @@ describe.each(testDatabases)('OCTT local list, firmware, reservation and remote 
       expect((await reservations('CP-047'))[0]).toMatchObject({ id: 47, status: 'expired' });
     });
 
-    const refusals: Array<{ name: string; answer: string; prepare: (client: RPCClient, stationId: string) => Promise<void> }> = [
+    const refusals: Array<{ name: string; answer: string; prepare: (client: OcppTestClient, stationId: string) => Promise<void> }> = [
       { name: 'TC_048_1_CSMS reserve a connector, faulted', answer: 'Faulted', prepare: async (c) => void (await status(c, 1, 'Faulted', 'GroundFailure')) },
       { name: 'TC_048_2_CSMS reserve a connector, occupied', answer: 'Occupied', prepare: async (c) => void (await status(c, 1, 'Preparing')) },
       {
@@ -450,7 +451,7 @@ describe.each(testDatabases)('OCTT local list, firmware, reservation and remote 
   describe('remote trigger', () => {
     it('TC_054_CSMS trigger message', async () => {
       // The charger answers Accepted, then sends the requested message once its answer is out.
-      let client!: RPCClient;
+      let client!: OcppTestClient;
       const sent: Array<Promise<unknown>> = [];
       const messages: Record<string, (connectorId?: number) => [string, unknown]> = {
         MeterValues: (c = 1) => [

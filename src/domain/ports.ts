@@ -21,6 +21,9 @@ export interface Store {
   updateStation(id: string, patch: Partial<Omit<Station, 'id' | 'createdAt' | 'hasPassword'>>): Promise<void>;
   setStationPassword(id: string, hash: string | null): Promise<void>;
   getStationPasswordHash(id: string): Promise<string | null>;
+  /** A password the station will switch to (after a reboot); accepted beside the current one until used. */
+  setPendingStationPassword(id: string, hash: string | null): Promise<void>;
+  getPendingStationPasswordHash(id: string): Promise<string | null>;
   deleteStation(id: string): Promise<boolean>;
 
   // connectors and status

@@ -79,7 +79,12 @@ export class StationService {
       if (!hash) return { admitted: false, httpStatus: 401, reason: 'station has no password set for Basic auth' };
       if (!req.credentials) return { admitted: false, httpStatus: 401, reason: 'Basic auth required' };
       if (req.credentials.username !== station.id) return { admitted: false, httpStatus: 401, reason: 'Basic auth username must be the station id' };
-      if (!(await verifyPassword(req.credentials.password, hash))) return { admitted: false, httpStatus: 401, reason: 'wrong password' };
+      if (!(await verifyPassword(req.credentials.password, hash))) {
+        const pending = await this.store.getPendingStationPasswordHash(station.id);
+        if (!pending || !(await verifyPassword(req.credentials.password, pending))) return { admitted: false, httpStatus: 401, reason: 'wrong password' };
+        // The station now uses the password it was given: the old one stops working.
+        await this.store.setStationPassword(station.id, pending);
+      }
     }
     this.registrations.set(station.id, station.registration);
     return { admitted: true, station };

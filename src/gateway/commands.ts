@@ -1,5 +1,7 @@
 import { completeCommand, recordCommandOutcome } from '../adapters/v16/outgoing.js';
 import type { V16Services } from '../adapters/v16/incoming.js';
+import { OcppError, OcppRequestInvalidError } from '../ocpp/errors.js';
+import { schemaValidator } from '../ocpp/schemas.js';
 import type { ConnectionRegistry } from './registry.js';
 import type { Metrics } from './metrics.js';
 
@@ -29,9 +31,16 @@ export class LocalCommandSender implements CommandSender {
   }
 
   async send(stationId: string, action: string, payload: unknown, opts: { timeoutMs?: number } = {}): Promise<any> {
+    const request = await completeCommand(this.services, action, payload);
+    // A request that breaks the schema is the caller's error whether or not the station is connected.
+    try {
+      schemaValidator('ocpp1.6').validate(action, 'req', request);
+    } catch (err) {
+      if (err instanceof OcppError) throw new OcppRequestInvalidError(action, err);
+      throw err;
+    }
     const connection = this.registry.get(stationId);
     if (!connection) throw new StationNotConnectedError(stationId);
-    const request = await completeCommand(this.services, action, payload);
     const end = this.metrics.callLatency.startTimer({ action });
     try {
       const response = await connection.call(action, request, opts.timeoutMs);

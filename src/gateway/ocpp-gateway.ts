@@ -49,9 +49,14 @@ function refuse(socket: Duplex, status: number, reason: string, headers: Record<
   );
 }
 
-export function parseBasicAuth(header: string | undefined): { username: string; password: string } | undefined {
+/**
+ * Basic-auth credentials. A station id may itself contain ':', which Basic auth cannot delimit, so
+ * credentials that begin with "{stationId}:" are split after the id rather than at the first colon.
+ */
+export function parseBasicAuth(header: string | undefined, stationId?: string): { username: string; password: string } | undefined {
   if (!header?.startsWith('Basic ')) return undefined;
   const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+  if (stationId && decoded.startsWith(`${stationId}:`)) return { username: stationId, password: decoded.slice(stationId.length + 1) };
   const colon = decoded.indexOf(':');
   if (colon < 0) return undefined;
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
@@ -115,7 +120,7 @@ export class OcppGateway {
     this.pendingUpgrades += 1;
     try {
       const tls = Boolean((req.socket as TLSSocket).encrypted);
-      const decision = await this.deps.stations.admit({ stationId, credentials: parseBasicAuth(req.headers.authorization), tls });
+      const decision = await this.deps.stations.admit({ stationId, credentials: parseBasicAuth(req.headers.authorization, stationId), tls });
       if (!decision.admitted) return reject(decision.httpStatus, decision.reason);
       if (socket.destroyed) return;
       this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, stationId, req));

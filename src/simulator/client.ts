@@ -146,7 +146,9 @@ export class SimClient {
     this.inFlight = undefined;
     if (type === 3) pending.resolve(frame[2]);
     else pending.reject(new CallErrorResponse(String(frame[2]), String(frame[3] ?? '')));
-    this.pump();
+    // The next CALL is built after the caller has seen this answer: a queued MeterValues must carry
+    // the transaction id that the StartTransaction before it just received.
+    setImmediate(() => this.pump());
   }
 
   private async answer(messageId: string, action: string, payload: unknown): Promise<void> {

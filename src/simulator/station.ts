@@ -295,7 +295,8 @@ export class SimulatedStation {
     }
     const status = await this.authorize(idTag);
     if (status !== 'Accepted') return status;
-    if (c.vehicle) await this.startTransaction(c, idTag);
+    // The transaction starts now; its id arrives with the CSMS's answer (later, when offline).
+    if (c.vehicle) void this.startTransaction(c, idTag);
     else {
       c.authorizedIdTag = idTag;
       c.authorizedUntil = new Date(this.now().getTime() + this.configNumber('ConnectionTimeOut', 60) * 1000);
@@ -363,7 +364,8 @@ export class SimulatedStation {
     // TxProfiles end with their transaction (OCPP 1.6 §3.13.2).
     this.profiles = this.profiles.filter((p) => !(p.profile.chargingProfilePurpose === 'TxProfile' && p.connectorId === c.connectorId));
     this.setStatus(c, c.vehicle ? 'Finishing' : 'Available');
-    await this.client
+    // Queued, not awaited: offline, the answer comes only after reconnecting, and the connector is free now.
+    void this.client
       .call(
         'StopTransaction',
         () => ({

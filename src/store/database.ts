@@ -17,6 +17,8 @@ export interface DatabaseOptions {
   /** SQLite `synchronous` pragma: FULL survives power loss, NORMAL survives a killed process. */
   sqliteSynchronous?: 'FULL' | 'NORMAL';
   poolSize?: number;
+  /** Told about a pooled PostgreSQL connection that broke while idle (restart, failover, terminate). */
+  onConnectionError?: (err: Error) => void;
 }
 
 /** Opens `sqlite:PATH`, `sqlite::memory:` or `postgres://…` and brings the schema up to date. */
@@ -26,6 +28,8 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
     // int8 (bigserial ids, count(*)) arrives as text by default; our ids stay far below 2^53.
     pg.types.setTypeParser(20, (v: string) => Number(v));
     const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
+    // The pool has already discarded the broken client; without a listener Node would crash the process.
+    pool.on('error', (err) => options.onConnectionError?.(err));
     opened = {
       db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
       flavour: 'postgres',

@@ -173,7 +173,16 @@ export class KyselyStore implements Store {
   }
 
   async setStationPassword(id: string, hash: string | null) {
-    await this.write((trx) => trx.updateTable('stations').set({ password_hash: hash }).where('id', '=', id).execute());
+    await this.write((trx) => trx.updateTable('stations').set({ password_hash: hash, pending_password_hash: null }).where('id', '=', id).execute());
+  }
+
+  async setPendingStationPassword(id: string, hash: string | null) {
+    await this.write((trx) => trx.updateTable('stations').set({ pending_password_hash: hash }).where('id', '=', id).execute());
+  }
+
+  async getPendingStationPasswordHash(id: string) {
+    const row = await this.db.selectFrom('stations').select('pending_password_hash').where('id', '=', id).executeTakeFirst();
+    return row?.pending_password_hash ?? null;
   }
 
   async getStationPasswordHash(id: string) {

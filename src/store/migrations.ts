@@ -154,6 +154,13 @@ function migrations(flavour: SqlFlavour): Record<string, Migration> {
         await db.schema.createIndex('message_log_station').on('message_log').columns(['station_id', 'id']).execute();
       },
     },
+    '0002_pending_password': {
+      // A charger that answers ChangeConfiguration AuthorizationKey with RebootRequired switches to the
+      // new password only after its reboot; until it logs in with it, both passwords must work.
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('stations').addColumn('pending_password_hash', 'text').execute();
+      },
+    },
   };
 }
 

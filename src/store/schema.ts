@@ -7,6 +7,7 @@ export interface StationsTable {
   registration: string;
   security_profile: number;
   password_hash: string | null;
+  pending_password_hash: string | null;
   vendor: string | null;
   model: string | null;
   serial_number: string | null;

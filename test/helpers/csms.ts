@@ -87,12 +87,15 @@ export async function startCsms(overrides: Partial<Config> & { database?: 'sqlit
   };
 }
 
+/** ocpp-rpc's client with `call` typed loosely: tests read the answers as the OCPP payloads they are. */
+export type OcppTestClient = Omit<RPCClient, 'call'> & { call(method: string, params?: unknown, options?: Record<string, unknown>): Promise<any> };
+
 /** An independent OCPP 1.6J client (ocpp-rpc), strict: it validates what we send it. */
 export async function connectStation(
   ocppUrl: string,
   identity: string,
   opts: { password?: string; handlers?: Record<string, (payload: any) => unknown>; connect?: boolean; callTimeoutMs?: number } = {},
-): Promise<RPCClient> {
+): Promise<OcppTestClient> {
   const client = new RPCClient({
     endpoint: ocppUrl,
     identity,
@@ -103,14 +106,14 @@ export async function connectStation(
     callTimeoutMs: opts.callTimeoutMs ?? 5000,
   } as any);
   for (const [action, handler] of Object.entries(opts.handlers ?? {})) {
-    client.handle(action, ({ params }: { params: any }) => handler(params));
+    client.handle(action, (({ params }: { params: any }) => handler(params)) as any);
   }
   if (opts.connect !== false) await client.connect();
-  return client;
+  return client as unknown as OcppTestClient;
 }
 
 /** Boots a station and reports its connectors Available, as a charger does after power-up. */
-export async function bootStation(client: RPCClient, connectors = 1): Promise<any> {
+export async function bootStation(client: OcppTestClient, connectors = 1): Promise<any> {
   const boot = await client.call('BootNotification', { chargePointVendor: 'Ampyard', chargePointModel: 'TestBox', chargePointSerialNumber: 'SN-1', firmwareVersion: '1.0.0' });
   for (let c = 0; c <= connectors; c++) {
     await client.call('StatusNotification', { connectorId: c, status: 'Available', errorCode: 'NoError', timestamp: new Date().toISOString() });

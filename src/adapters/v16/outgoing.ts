@@ -78,9 +78,12 @@ export async function recordCommandOutcome(s: V16Services, stationId: string, ac
       if (response.status === 'Accepted') await s.store.updateReservation(request.reservationId, 'cancelled');
       return;
     case 'ChangeConfiguration':
-      // TC_073: the station now authenticates with the new AuthorizationKey.
+      // TC_073: Accepted means the station authenticates with the new AuthorizationKey from now on.
+      // RebootRequired means it will after a reboot: both are accepted until it first uses the new one.
       if (request.key === 'AuthorizationKey' && response.status === 'Accepted') {
         await s.store.setStationPassword(stationId, await hashPassword(request.value));
+      } else if (request.key === 'AuthorizationKey' && response.status === 'RebootRequired') {
+        await s.store.setPendingStationPassword(stationId, await hashPassword(request.value));
       }
       return;
   }
