@@ -2,6 +2,7 @@ import { buildControlApi } from '../simulator/control-api.js';
 import { Fleet } from '../simulator/fleet.js';
 import { SCENARIO_NAMES, type ScenarioName } from '../simulator/scenarios.js';
 import { loadTemplate } from '../simulator/templates.js';
+import { registerIdTags } from '../simulator/csms-api.js';
 
 /** "90", "90s", "10m", "2h", "1d" → seconds. */
 export function parseDuration(text: string): number {
@@ -27,21 +28,6 @@ export interface SimulateOptions {
   controlHost: string;
   /** REST API of the CSMS: the scenario's id tags are created there as Accepted before the run. */
   csmsApi?: string;
-}
-
-/** Creates each id tag as Accepted through the CSMS REST API (an existing tag is left as it is). */
-export async function registerIdTags(apiUrl: string, idTags: string[]): Promise<number> {
-  let created = 0;
-  for (const idTag of idTags) {
-    const res = await fetch(`${apiUrl.replace(/\/$/, '')}/api/v1/id-tags`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ idTag, status: 'Accepted' }),
-    });
-    if (res.status === 201) created += 1;
-    else if (res.status !== 409) throw new Error(`creating id tag ${idTag} at ${apiUrl} failed: HTTP ${res.status} ${await res.text()}`);
-  }
-  return created;
 }
 
 /** Starts a fleet (and its control API); resolves with a handle that stops both. */
