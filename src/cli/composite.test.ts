@@ -111,3 +111,33 @@ describe('ampyard composite', () => {
     await expect(runCompositeCommand(join(directory, 'absent.json'))).rejects.toThrow(/cannot read .*absent\.json/);
   });
 });
+
+describe('ampyard composite: stretches nothing constrains', () => {
+  it('reports them as periods without a limit (OCPP-NOTES: validFrom 12:00, validTo 20:00, EV plugged in at 10:00)', async () => {
+    const path = await caseFile({
+      station: { connectors: 1, supplyVoltage: 230 },
+      profiles: [
+        {
+          connectorId: 1,
+          csChargingProfiles: {
+            chargingProfileId: 1,
+            stackLevel: 0,
+            chargingProfilePurpose: 'TxDefaultProfile',
+            chargingProfileKind: 'Relative',
+            validFrom: '2026-01-05T12:00:00Z',
+            validTo: '2026-01-05T20:00:00Z',
+            chargingSchedule: { chargingRateUnit: 'A', chargingSchedulePeriod: [{ startPeriod: 0, limit: 32 }, { startPeriod: 3600, limit: 6 }] },
+          },
+        },
+      ],
+      transactions: [{ connectorId: 1, transactionId: 1, startTime: '2026-01-05T10:00:00Z' }],
+      request: { connectorId: 1, startTime: '2026-01-05T10:00:00Z', duration: 12 * 3600, chargingRateUnit: 'A' },
+    });
+    const output = JSON.parse(await runCompositeCommand(path));
+    expect(output.chargingSchedule.chargingSchedulePeriod).toEqual([
+      { startPeriod: 0, numberPhases: 3 },
+      { startPeriod: 2 * 3600, limit: 6, numberPhases: 3 },
+      { startPeriod: 10 * 3600, numberPhases: 3 },
+    ]);
+  });
+});

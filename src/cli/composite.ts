@@ -81,8 +81,9 @@ function toWire(result: CompositeResult): unknown {
     chargingSchedule: {
       chargingRateUnit: result.chargingSchedule.chargingRateUnit,
       duration: result.chargingSchedule.duration,
-      chargingSchedulePeriod: result.chargingSchedule.chargingSchedulePeriod.map(({ startPeriod, limit, numberPhases }) => (
-        { startPeriod, limit, numberPhases }
+      // A stretch that nothing constrains is a period without a limit (docs/smart-charging.md).
+      chargingSchedulePeriod: result.chargingSchedule.chargingSchedulePeriod.map(({ startPeriod, limit, numberPhases, constrained }) => (
+        constrained ? { startPeriod, limit, numberPhases } : { startPeriod, numberPhases }
       )),
     },
   };

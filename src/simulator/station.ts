@@ -759,10 +759,12 @@ export class SimulatedStation {
   private getCompositeSchedule(p: { connectorId: number; duration: number; chargingRateUnit?: ChargingRateUnit }): unknown {
     const result = compositeSchedule({ ...this.situation(), request: { connectorId: p.connectorId, startTime: this.now(), duration: p.duration, chargingRateUnit: p.chargingRateUnit } });
     if (result.status !== 'Accepted') return { status: 'Rejected' };
+    // On the wire every period needs a limit: where nothing constrains, the station reports its rating.
     const periods = result.chargingSchedule.chargingSchedulePeriod.map((period) => ({
-      ...period,
+      startPeriod: period.startPeriod,
       // The fault doubles every limit: what a charger that misreads its own profiles reports.
       limit: this.faults.wrongCompositeSchedule ? period.limit * 2 : period.limit,
+      numberPhases: period.numberPhases,
     }));
     return {
       status: 'Accepted',

@@ -184,27 +184,27 @@ describe('OCPP-NOTES §3 edge cases', () => {
     it('requested in A for one phase: 16 A until the W limit falls below 16 A × 230 V, then the converted W limit', () => {
       const result = accepted({ ...situation, request: request(1, utc('08:00'), 1500, 'A', 1) });
       expect(result.chargingSchedule.chargingSchedulePeriod).toEqual([
-        { startPeriod: 0, limit: 16, numberPhases: 1 },
-        { startPeriod: 1200, limit: 9, numberPhases: 1 },
+        { startPeriod: 0, limit: 16, numberPhases: 1, constrained: true },
+        { startPeriod: 1200, limit: 9, numberPhases: 1, constrained: true },
       ]);
     });
 
     it('requested in A for three phases: the W limits convert to 18, 12, 9, 6, 3 A, capped at 16 A', () => {
       const result = accepted({ ...situation, request: request(1, utc('08:00'), 1500, 'A', 3) });
       expect(result.chargingSchedule.chargingSchedulePeriod).toEqual([
-        { startPeriod: 0, limit: 16, numberPhases: 1 },
-        { startPeriod: 300, limit: 12, numberPhases: 3 },
-        { startPeriod: 600, limit: 9, numberPhases: 3 },
-        { startPeriod: 900, limit: 6, numberPhases: 3 },
-        { startPeriod: 1200, limit: 3, numberPhases: 3 },
+        { startPeriod: 0, limit: 16, numberPhases: 1, constrained: true },
+        { startPeriod: 300, limit: 12, numberPhases: 3, constrained: true },
+        { startPeriod: 600, limit: 9, numberPhases: 3, constrained: true },
+        { startPeriod: 900, limit: 6, numberPhases: 3, constrained: true },
+        { startPeriod: 1200, limit: 3, numberPhases: 3, constrained: true },
       ]);
     });
 
     it('requested in W: the one-phase 16 A cap is 3,680 W until the W profile falls below it', () => {
       const result = accepted({ ...situation, request: request(1, utc('08:00'), 1500, 'W') });
       expect(result.chargingSchedule.chargingSchedulePeriod).toEqual([
-        { startPeriod: 0, limit: 3680, numberPhases: 1 },
-        { startPeriod: 1200, limit: 2070, numberPhases: 3 },
+        { startPeriod: 0, limit: 3680, numberPhases: 1, constrained: true },
+        { startPeriod: 1200, limit: 2070, numberPhases: 3, constrained: true },
       ]);
     });
   });
@@ -358,7 +358,7 @@ describe('OCPP-NOTES §3 edge cases', () => {
         transactions: [],
         request: request(0, utc('08:00'), 600),
       });
-      expect(result.chargingSchedule.chargingSchedulePeriod).toEqual([{ startPeriod: 0, limit: 16 + ratedCurrent, numberPhases: 3 }]);
+      expect(result.chargingSchedule.chargingSchedulePeriod).toEqual([{ startPeriod: 0, limit: 16 + ratedCurrent, numberPhases: 3, constrained: true }]);
       expect(result.unconstrainedLimit).toBe(2 * ratedCurrent);
     });
   });
@@ -521,7 +521,7 @@ describe('stacking and purposes', () => {
       transactions: [],
       request: request(1, utc('08:00'), 60, 'A'),
     });
-    expect(result.chargingSchedule.chargingSchedulePeriod).toEqual([{ startPeriod: 0, limit: 16, numberPhases: 1 }]);
+    expect(result.chargingSchedule.chargingSchedulePeriod).toEqual([{ startPeriod: 0, limit: 16, numberPhases: 1, constrained: true }]);
   });
 
   it('A limits convert to W with the phases of their own period, and W to A rounds down to one decimal', () => {
@@ -556,7 +556,7 @@ describe('the request', () => {
     expect(result.status === 'Rejected' && result.reason).toMatch(reason);
   });
 
-  it('without profiles reports the rated current, in W by default, for the whole duration', () => {
+  it('without profiles reports the rated current as unconstrained, in W by default, for the whole duration', () => {
     const result = accepted({ ...situation, request: { connectorId: 1, startTime: new Date(utc('08:00')), duration: 900 } });
     expect(result).toEqual({
       status: 'Accepted',
@@ -565,7 +565,7 @@ describe('the request', () => {
       chargingSchedule: {
         chargingRateUnit: 'W',
         duration: 900,
-        chargingSchedulePeriod: [{ startPeriod: 0, limit: ratedCurrent * 230 * 3, numberPhases: 3 }],
+        chargingSchedulePeriod: [{ startPeriod: 0, limit: ratedCurrent * 230 * 3, numberPhases: 3, constrained: false }],
       },
       unconstrainedLimit: ratedCurrent * 230 * 3,
     });
@@ -866,7 +866,7 @@ describe('properties over random profile sets', () => {
           const current = chargingSchedulePeriod[i]!;
           expect(current.startPeriod).toBeGreaterThan(previous.startPeriod);
           expect(current.startPeriod).toBeLessThan(duration);
-          expect([current.limit, current.numberPhases]).not.toEqual([previous.limit, previous.numberPhases]);
+          expect([current.limit, current.numberPhases, current.constrained]).not.toEqual([previous.limit, previous.numberPhases, previous.constrained]);
         }
       }),
       { numRuns: 300 },

@@ -58,6 +58,11 @@ export interface CompositePeriod {
   limit: number;
   /** Always present: the phase count that belongs with the limit (see docs/smart-charging.md). */
   numberPhases: number;
+  /**
+   * False for a stretch no profile constrains: `limit` is then the unconstrained fill, which a
+   * charger must put on the wire (OCPP needs a number) and `ampyard composite` leaves out.
+   */
+  constrained: boolean;
 }
 
 export interface CompositeSchedule {
@@ -133,8 +138,8 @@ export function compositeSchedule(input: CompositeInput): CompositeResult {
   for (const instant of [...instants].sort((a, b) => a - b)) {
     const value = evaluator.valueAt(request.connectorId, instant);
     const previous = periods[periods.length - 1];
-    if (previous && previous.limit === value.limit && previous.numberPhases === value.numberPhases) continue;
-    periods.push({ startPeriod: instant - from, limit: value.limit, numberPhases: value.numberPhases });
+    if (previous && previous.limit === value.limit && previous.numberPhases === value.numberPhases && previous.constrained === value.constrained) continue;
+    periods.push({ startPeriod: instant - from, limit: value.limit, numberPhases: value.numberPhases, constrained: value.constrained });
   }
 
   return {
