@@ -9,6 +9,7 @@ import type { Config } from './config/config.js';
 import { AuthorizationService } from './domain/authorization.js';
 import { InProcessEventBus, systemClock } from './domain/events.js';
 import type { Clock } from './domain/ports.js';
+import { ChargingProfileService } from './domain/charging-profiles.js';
 import { StationService } from './domain/stations.js';
 import { TransactionService } from './domain/transactions.js';
 import { LocalCommandSender } from './gateway/commands.js';
@@ -48,10 +49,20 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
     retryIntervalS: config.retryIntervalS,
   });
   const transactions = new TransactionService(store, events, clock, authorization, { allowConcurrentTx: config.allowConcurrentTx });
-  const services: V16Services = { stations, authorization, transactions, store, events, clock };
+  const chargingProfiles = new ChargingProfileService(store, events, clock, { verifyDurationS: config.smartCharging.verifyDurationS, supplyVoltage: config.smartCharging.supplyVoltage });
+  const services: V16Services = { stations, authorization, transactions, chargingProfiles, store, events, clock };
   const metrics = createMetrics();
   const registry = new ConnectionRegistry();
   const commands = new LocalCommandSender(registry, services, metrics);
+  chargingProfiles.useSender(commands);
+  if (config.smartCharging.verifyProfiles) {
+    services.afterProfileInstalled = (stationId, connectorId, unit) => {
+      // After the answer has gone back to the caller: ask the station what it now does.
+      setImmediate(() =>
+        chargingProfiles.verify(stationId, connectorId, unit).catch((err) => log.warn({ stationId, err: (err as Error).message }, 'could not verify the installed profile')),
+      );
+    };
+  }
   const messageLog = new MessageLogWriter(store, {
     flushMs: 200,
     retentionDays: config.messageLog.retentionDays,

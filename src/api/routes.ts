@@ -280,6 +280,76 @@ export async function buildApi(app: FastifyInstance, deps: ApiDeps): Promise<voi
     },
   );
 
+  // smart charging: what each station holds, and what it must be doing
+
+  app.get<{ Params: { id: string } }>(
+    '/api/v1/stations/:id/charging-profiles',
+    { schema: { tags: ['smart charging'], summary: 'The charging profiles the station accepted (as the CSMS keeps them)', params: S.StationId } },
+    async (req, reply) => {
+      if (!(await store.getStation(req.params.id))) return httpError(reply, 404, `station ${req.params.id} not found`);
+      return { items: await services.chargingProfiles.installed(req.params.id) };
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { connectorId: number; duration: number; chargingRateUnit?: 'A' | 'W'; startTime?: string } }>(
+    '/api/v1/stations/:id/composite-schedule/predicted',
+    {
+      schema: {
+        tags: ['smart charging'],
+        summary: 'The composite schedule a conforming charger with the installed profiles must report (docs/smart-charging.md; a period without a limit means nothing constrains)',
+        params: S.StationId,
+        body: Type.Object(
+          {
+            connectorId: Type.Integer({ minimum: 0 }),
+            duration: Type.Integer({ minimum: 1, maximum: 7 * 86400 }),
+            chargingRateUnit: Type.Optional(Type.Union([Type.Literal('A'), Type.Literal('W')])),
+            startTime: Type.Optional(Type.String({ format: 'date-time' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      if (!(await store.getStation(req.params.id))) return httpError(reply, 404, `station ${req.params.id} not found`);
+      const result = await services.chargingProfiles.predict(req.params.id, { ...req.body, startTime: req.body.startTime ? new Date(req.body.startTime) : undefined });
+      if (result.status === 'Rejected') return httpError(reply, 400, result.reason);
+      return {
+        status: result.status,
+        connectorId: result.connectorId,
+        scheduleStart: result.scheduleStart.toISOString(),
+        chargingSchedule: {
+          chargingRateUnit: result.chargingSchedule.chargingRateUnit,
+          duration: result.chargingSchedule.duration,
+          chargingSchedulePeriod: result.chargingSchedule.chargingSchedulePeriod.map(({ startPeriod, limit, numberPhases, constrained }) =>
+            constrained ? { startPeriod, limit, numberPhases } : { startPeriod, numberPhases },
+          ),
+        },
+      };
+    },
+  );
+
+  // alarms
+
+  app.get<{ Querystring: { stationId?: string; active?: boolean; type?: string; limit: number } }>(
+    '/api/v1/alarms',
+    {
+      schema: {
+        tags: ['alarms'],
+        summary: 'Alarms, newest first (e.g. ProfileNotApplied: a station does not do what its profiles say)',
+        querystring: Type.Object({ stationId: Type.Optional(Type.String()), active: Type.Optional(Type.Boolean()), type: Type.Optional(Type.String()), limit: S.Limit(1000, 100) }),
+      },
+    },
+    async (req) => ({ items: await store.listAlarms(req.query) }),
+  );
+
+  app.post<{ Params: { alarmId: number } }>(
+    '/api/v1/alarms/:alarmId/clear',
+    { schema: { tags: ['alarms'], summary: 'Clear an active alarm', params: Type.Object({ alarmId: Type.Integer() }), response: { 204: Type.Null(), ...errorResponses } } },
+    async (req, reply) =>
+      (await store.clearAlarm(req.params.alarmId, services.clock.now().toISOString())) ? reply.code(204).send() : httpError(reply, 404, `no active alarm ${req.params.alarmId}`),
+  );
+
   // commands
 
   const sendCommand = async (reply: FastifyReply, stationId: string, action: string, payload: unknown, timeoutMs?: number) => {
@@ -474,6 +544,8 @@ function stationOf(e: DomainEvent): string {
       return e.transaction.stationId;
     case 'station.event':
       return e.event.stationId;
+    case 'alarm.raised':
+      return e.alarm.stationId ?? '';
     default:
       return e.stationId;
   }

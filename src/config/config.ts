@@ -40,6 +40,14 @@ export const ConfigSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    smartCharging: Type.Object(
+      {
+        supplyVoltage: Type.Number({ exclusiveMinimum: 0, default: 230, description: 'phase-to-neutral voltage for A ↔ W' }),
+        verifyProfiles: Type.Boolean({ default: true, description: 'after a profile is installed, compare the station\'s GetCompositeSchedule with the prediction' }),
+        verifyDurationS: Type.Integer({ minimum: 60, default: 3600 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   },
   { additionalProperties: false },

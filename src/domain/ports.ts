@@ -1,4 +1,7 @@
+import type { StationProfileCapabilities } from '../charging/profiles/fit.js';
 import type {
+  Alarm,
+  InstalledChargingProfile,
   ConnectorState,
   IdTag,
   MessageLogEntry,
@@ -71,7 +74,25 @@ export interface Store {
   messageLog(q: { stationId: string; before?: number; limit: number; action?: string }): Promise<MessageLogEntry[]>;
   pruneMessageLog(olderThan: string, keepPerStation: number): Promise<number>;
 
+  // charging profiles each charger holds
+  installedProfiles(stationId: string): Promise<InstalledChargingProfile[]>;
+  /** Replaces the whole record of a station's profiles in one write. */
+  replaceInstalledProfiles(stationId: string, profiles: InstalledChargingProfile[]): Promise<void>;
+  getProfileCapabilities(stationId: string): Promise<StationProfileCapabilities | null>;
+  setProfileCapabilities(stationId: string, caps: StationProfileCapabilities | null): Promise<void>;
+
+  // alarms
+  raiseAlarm(a: Omit<Alarm, 'id' | 'clearedAt'>): Promise<Alarm>;
+  listAlarms(q: { stationId?: string; active?: boolean; type?: string; limit: number }): Promise<Alarm[]>;
+  clearAlarm(id: number, at: string): Promise<boolean>;
+
   close(): Promise<void>;
+}
+
+/** Sends a command to a station and returns its answer (the gateway, or NATS in a cluster). */
+export interface CommandSender {
+  send(stationId: string, action: string, payload: unknown, opts?: { timeoutMs?: number }): Promise<any>;
+  isConnected(stationId: string): boolean;
 }
 
 /** Domain events, fanned out to SSE, metrics, and (later) smart charging and alarms. */
@@ -83,7 +104,8 @@ export type DomainEvent =
   | { type: 'transaction.started'; at: string; transaction: Transaction }
   | { type: 'transaction.stopped'; at: string; transaction: Transaction }
   | { type: 'meter.values'; at: string; stationId: string; connectorId: number; transactionId: number | null; readings: MeterReading[] }
-  | { type: 'station.event'; at: string; event: StationEventRecord };
+  | { type: 'station.event'; at: string; event: StationEventRecord }
+  | { type: 'alarm.raised'; at: string; alarm: Alarm };
 
 export interface EventBus {
   publish(event: DomainEvent): void;

@@ -117,6 +117,26 @@ export interface Reservation {
   status: 'active' | 'used' | 'cancelled' | 'expired';
 }
 
+/** A profile a charger accepted, as the CSMS keeps it. */
+export interface InstalledChargingProfile {
+  connectorId: number;
+  profile: import('../charging/profiles/model.js').ChargingProfile;
+  /** Who installed it: the operator through the API, the balancer, the failsafe. */
+  source: string;
+  installedAt: string;
+}
+
+export interface Alarm {
+  id: number;
+  stationId: string | null;
+  type: string;
+  severity: 'critical' | 'major' | 'minor' | 'warning';
+  message: string;
+  details: unknown;
+  raisedAt: string;
+  clearedAt: string | null;
+}
+
 export interface MessageLogEntry {
   id: number;
   stationId: string;

@@ -2,6 +2,7 @@ import { completeCommand, recordCommandOutcome } from '../adapters/v16/outgoing.
 import type { V16Services } from '../adapters/v16/incoming.js';
 import { OcppError, OcppRequestInvalidError } from '../ocpp/errors.js';
 import { schemaValidator } from '../ocpp/schemas.js';
+import type { CommandSender } from '../domain/ports.js';
 import type { ConnectionRegistry } from './registry.js';
 import type { Metrics } from './metrics.js';
 
@@ -12,11 +13,7 @@ export class StationNotConnectedError extends Error {
   }
 }
 
-/** Sends a command to a station and returns its answer. A cluster implements it over NATS. */
-export interface CommandSender {
-  send(stationId: string, action: string, payload: unknown, opts?: { timeoutMs?: number }): Promise<any>;
-  isConnected(stationId: string): boolean;
-}
+export type { CommandSender } from '../domain/ports.js';
 
 /** Commands to stations whose sockets this node holds. */
 export class LocalCommandSender implements CommandSender {
@@ -31,7 +28,7 @@ export class LocalCommandSender implements CommandSender {
   }
 
   async send(stationId: string, action: string, payload: unknown, opts: { timeoutMs?: number } = {}): Promise<any> {
-    const request = await completeCommand(this.services, action, payload);
+    const request = await completeCommand(this.services, stationId, action, payload);
     // A request that breaks the schema is the caller's error whether or not the station is connected.
     try {
       schemaValidator('ocpp1.6').validate(action, 'req', request);

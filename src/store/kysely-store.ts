@@ -1,6 +1,9 @@
 import type { Kysely, Selectable, Transaction as Trx } from 'kysely';
 import type { Store } from '../domain/ports.js';
+import type { StationProfileCapabilities } from '../charging/profiles/fit.js';
 import type {
+  Alarm,
+  InstalledChargingProfile,
   ConnectorState,
   IdTag,
   MessageLogEntry,
@@ -499,6 +502,72 @@ export class KyselyStore implements Store {
     return Number(r?.max ?? 0) + 1;
   }
 
+  // charging profiles
+
+  async installedProfiles(stationId: string) {
+    const rows = await this.db.selectFrom('charging_profiles').selectAll().where('station_id', '=', stationId).orderBy('id').execute();
+    return rows.map((r) => ({ connectorId: r.connector_id, profile: JSON.parse(r.profile), source: r.source, installedAt: r.installed_at }));
+  }
+
+  async replaceInstalledProfiles(stationId: string, profiles: InstalledChargingProfile[]) {
+    await this.write(async (trx) => {
+      await trx.deleteFrom('charging_profiles').where('station_id', '=', stationId).execute();
+      if (profiles.length === 0) return;
+      await trx
+        .insertInto('charging_profiles')
+        .values(
+          profiles.map((p) => ({
+            station_id: stationId,
+            connector_id: p.connectorId,
+            charging_profile_id: p.profile.chargingProfileId,
+            purpose: p.profile.chargingProfilePurpose,
+            stack_level: p.profile.stackLevel,
+            transaction_id: p.profile.transactionId ?? null,
+            profile: JSON.stringify(p.profile),
+            source: p.source,
+            installed_at: p.installedAt,
+          })),
+        )
+        .execute();
+    });
+  }
+
+  async getProfileCapabilities(stationId: string) {
+    const row = await this.db.selectFrom('stations').select('profile_capabilities').where('id', '=', stationId).executeTakeFirst();
+    return row?.profile_capabilities ? (JSON.parse(row.profile_capabilities) as StationProfileCapabilities) : null;
+  }
+
+  async setProfileCapabilities(stationId: string, caps: StationProfileCapabilities | null) {
+    await this.write((trx) => trx.updateTable('stations').set({ profile_capabilities: caps ? JSON.stringify(caps) : null }).where('id', '=', stationId).execute());
+  }
+
+  // alarms
+
+  async raiseAlarm(a: Omit<Alarm, 'id' | 'clearedAt'>) {
+    const row = await this.write((trx) =>
+      trx
+        .insertInto('alarms')
+        .values({ station_id: a.stationId, type: a.type, severity: a.severity, message: a.message, details: JSON.stringify(a.details), raised_at: a.raisedAt })
+        .returningAll()
+        .executeTakeFirstOrThrow(),
+    );
+    return alarmFromRow(row);
+  }
+
+  async listAlarms(q: { stationId?: string; active?: boolean; type?: string; limit: number }) {
+    let query = this.db.selectFrom('alarms').selectAll();
+    if (q.stationId) query = query.where('station_id', '=', q.stationId);
+    if (q.type) query = query.where('type', '=', q.type);
+    if (q.active === true) query = query.where('cleared_at', 'is', null);
+    if (q.active === false) query = query.where('cleared_at', 'is not', null);
+    return (await query.orderBy('raised_at', 'desc').orderBy('id', 'desc').limit(q.limit).execute()).map(alarmFromRow);
+  }
+
+  async clearAlarm(id: number, at: string) {
+    const r = await this.write((trx) => trx.updateTable('alarms').set({ cleared_at: at }).where('id', '=', id).where('cleared_at', 'is', null).executeTakeFirst());
+    return Number(r.numUpdatedRows) > 0;
+  }
+
   // message log
 
   async appendMessageLog(entries: Array<Omit<MessageLogEntry, 'id'>>) {
@@ -559,6 +628,19 @@ export class KyselyStore implements Store {
       return removed;
     });
   }
+}
+
+function alarmFromRow(r: Selectable<import('./schema.js').AlarmsTable>): Alarm {
+  return {
+    id: Number(r.id),
+    stationId: r.station_id,
+    type: r.type,
+    severity: r.severity as Alarm['severity'],
+    message: r.message,
+    details: JSON.parse(r.details) as unknown,
+    raisedAt: r.raised_at,
+    clearedAt: r.cleared_at,
+  };
 }
 
 function reservationFromRow(r: {

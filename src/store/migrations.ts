@@ -161,6 +161,34 @@ function migrations(flavour: SqlFlavour): Record<string, Migration> {
         await db.schema.alterTable('stations').addColumn('pending_password_hash', 'text').execute();
       },
     },
+    '0003_charging_profiles_and_alarms': {
+      async up(db: Kysely<any>) {
+        // What each charger holds: the CSMS's record of every profile a charger accepted.
+        await table(db, 'charging_profiles', 'bigserial')
+          .addColumn('station_id', 'text', (c) => c.notNull())
+          .addColumn('connector_id', 'integer', (c) => c.notNull())
+          .addColumn('charging_profile_id', 'integer', (c) => c.notNull())
+          .addColumn('purpose', 'text', (c) => c.notNull())
+          .addColumn('stack_level', 'integer', (c) => c.notNull())
+          .addColumn('transaction_id', 'integer')
+          .addColumn('profile', 'text', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('installed_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('charging_profiles_station').on('charging_profiles').columns(['station_id', 'connector_id']).execute();
+        await table(db, 'alarms', 'bigserial')
+          .addColumn('station_id', 'text')
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('severity', 'text', (c) => c.notNull())
+          .addColumn('message', 'text', (c) => c.notNull())
+          .addColumn('details', 'text', (c) => c.notNull())
+          .addColumn('raised_at', 'text', (c) => c.notNull())
+          .addColumn('cleared_at', 'text')
+          .execute();
+        await db.schema.createIndex('alarms_open').on('alarms').columns(['cleared_at', 'raised_at']).execute();
+        await db.schema.alterTable('stations').addColumn('profile_capabilities', 'text').execute();
+      },
+    },
   };
 }
 

@@ -8,6 +8,8 @@ export interface StationsTable {
   security_profile: number;
   password_hash: string | null;
   pending_password_hash: string | null;
+  /** JSON of StationProfileCapabilities once asked (GetConfiguration), else null. */
+  profile_capabilities: string | null;
   vendor: string | null;
   model: string | null;
   serial_number: string | null;
@@ -118,7 +120,33 @@ export interface MessageLogTable {
   frame: string;
 }
 
+export interface ChargingProfilesTable {
+  id: Generated<number>;
+  station_id: string;
+  connector_id: number;
+  charging_profile_id: number;
+  purpose: string;
+  stack_level: number;
+  transaction_id: number | null;
+  profile: string;
+  source: string;
+  installed_at: string;
+}
+
+export interface AlarmsTable {
+  id: Generated<number>;
+  station_id: string | null;
+  type: string;
+  severity: string;
+  message: string;
+  details: string;
+  raised_at: string;
+  cleared_at: string | null;
+}
+
 export interface Database {
+  charging_profiles: ChargingProfilesTable;
+  alarms: AlarmsTable;
   stations: StationsTable;
   connectors: ConnectorsTable;
   status_history: StatusHistoryTable;

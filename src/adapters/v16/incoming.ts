@@ -1,5 +1,6 @@
 import { OcppError } from '../../ocpp/errors.js';
 import type { AuthorizationService } from '../../domain/authorization.js';
+import type { ChargingProfileService } from '../../domain/charging-profiles.js';
 import type { EventBus, Store, Clock } from '../../domain/ports.js';
 import type { StationService } from '../../domain/stations.js';
 import { iso, type TransactionService } from '../../domain/transactions.js';
@@ -7,6 +8,9 @@ import type { Authorization } from '../../domain/types.js';
 
 export interface V16Services {
   stations: StationService;
+  chargingProfiles: ChargingProfileService;
+  /** Called once a station accepted a profile; the CSMS then checks the station really applies it. */
+  afterProfileInstalled?: (stationId: string, connectorId: number, unit: 'A' | 'W') => void;
   authorization: AuthorizationService;
   transactions: TransactionService;
   store: Store;

@@ -41,7 +41,16 @@ export function isV16CsmsAction(action: string): action is V16CsmsAction {
  * Fills in what the central system knows and the operator may leave out: a ReserveNow for an id tag
  * with a parent carries that parentIdTag, so the reservation can also be used by a sibling card.
  */
-export async function completeCommand(s: V16Services, action: string, payload: any): Promise<unknown> {
+export async function completeCommand(s: V16Services, stationId: string, action: string, payload: any): Promise<unknown> {
+  // Profiles go out in the form the station accepts (its unit, its number of periods).
+  if (action === 'SetChargingProfile' && payload?.csChargingProfiles?.chargingSchedule) {
+    const fitted = await s.chargingProfiles.fitForStation(stationId, payload.csChargingProfiles);
+    return fitted.changes.length === 0 ? payload : { ...payload, csChargingProfiles: fitted.profile };
+  }
+  if (action === 'RemoteStartTransaction' && payload?.chargingProfile?.chargingSchedule) {
+    const fitted = await s.chargingProfiles.fitForStation(stationId, payload.chargingProfile);
+    return fitted.changes.length === 0 ? payload : { ...payload, chargingProfile: fitted.profile };
+  }
   if (action === 'ReserveNow' && payload && typeof payload.idTag === 'string' && payload.parentIdTag === undefined) {
     const tag = await s.store.getIdTag(payload.idTag);
     if (tag?.parentIdTag) return { ...payload, parentIdTag: tag.parentIdTag };
@@ -76,6 +85,21 @@ export async function recordCommandOutcome(s: V16Services, stationId: string, ac
       return;
     case 'CancelReservation':
       if (response.status === 'Accepted') await s.store.updateReservation(request.reservationId, 'cancelled');
+      return;
+    case 'SetChargingProfile':
+      if (response.status === 'Accepted') {
+        await s.chargingProfiles.recordSet(stationId, request.connectorId, request.csChargingProfiles, 'api');
+        s.afterProfileInstalled?.(stationId, request.connectorId, request.csChargingProfiles.chargingSchedule.chargingRateUnit);
+      }
+      return;
+    case 'ClearChargingProfile':
+      if (response.status === 'Accepted') await s.chargingProfiles.recordClear(stationId, request);
+      return;
+    case 'RemoteStartTransaction':
+      // The station installs the TxProfile for the transaction it starts (OCPP 1.6 §5.11).
+      if (response.status === 'Accepted' && request.chargingProfile && request.connectorId !== undefined) {
+        await s.chargingProfiles.recordSet(stationId, request.connectorId, request.chargingProfile, 'api');
+      }
       return;
     case 'ChangeConfiguration':
       // TC_073: Accepted means the station authenticates with the new AuthorizationKey from now on.
