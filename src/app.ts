@@ -10,6 +10,8 @@ import { AuthorizationService } from './domain/authorization.js';
 import { InProcessEventBus, systemClock } from './domain/events.js';
 import type { Clock } from './domain/ports.js';
 import { ChargingProfileService } from './domain/charging-profiles.js';
+import { LiveLoad } from './domain/live-load.js';
+import { SiteBalancer } from './domain/site-balancer.js';
 import { StationService } from './domain/stations.js';
 import { TransactionService } from './domain/transactions.js';
 import { LocalCommandSender } from './gateway/commands.js';
@@ -28,6 +30,7 @@ export interface Csms {
   registry: ConnectionRegistry;
   http: FastifyInstance;
   messageLog: MessageLogWriter;
+  balancer: SiteBalancer;
   /** Listens on the configured ports; resolves with the actual addresses (port 0 picks a free one). */
   start(): Promise<{ httpUrl: string; ocppUrl: string; ocppTlsUrl?: string }>;
   stop(): Promise<void>;
@@ -55,6 +58,12 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
   const registry = new ConnectionRegistry();
   const commands = new LocalCommandSender(registry, services, metrics);
   chargingProfiles.useSender(commands);
+  const liveLoad = new LiveLoad(events);
+  const balancer = new SiteBalancer(store, events, clock, commands, liveLoad, {
+    ...config.smartCharging.balancer,
+    supplyVoltage: config.smartCharging.supplyVoltage,
+    log: log.child({ component: 'balancer' }),
+  });
   if (config.smartCharging.verifyProfiles) {
     services.afterProfileInstalled = (stationId, connectorId, unit) => {
       // After the answer has gone back to the caller: ask the station what it now does.
@@ -96,7 +105,7 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
     loggerInstance: log.child({ component: 'api' }, { level: log.levelVal > 40 ? log.level : 'warn' }) as unknown as FastifyBaseLogger,
     bodyLimit: 1024 * 1024,
   }) as unknown as FastifyInstance;
-  await buildApi(http, { services, commands, registry, metrics, messageLog, config });
+  await buildApi(http, { services, commands, registry, metrics, messageLog, config, balancer, liveLoad });
   gateway.attach(http.server);
 
   let https: HttpsServer | undefined;
@@ -122,8 +131,10 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
     registry,
     http,
     messageLog,
+    balancer,
     async start() {
       messageLog.start();
+      if (config.smartCharging.balancer.enabled) await balancer.start();
       await http.listen({ host: config.host, port: config.port });
       const address = http.server.address() as AddressInfo;
       const httpUrl = urlOf('http', address);
@@ -142,6 +153,7 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
       return result;
     },
     async stop() {
+      balancer.stop();
       gateway.close();
       if (https) {
         https.closeAllConnections();

@@ -14,6 +14,11 @@ import type { MessageLogWriter } from '../gateway/message-log.js';
 import type { Metrics } from '../gateway/metrics.js';
 import type { ConnectionRegistry } from '../gateway/registry.js';
 import * as S from './schemas.js';
+import type { SiteBalancer } from '../domain/site-balancer.js';
+import type { LiveLoad } from '../domain/live-load.js';
+import { siteModel, SiteDefinitionError, type SiteDefinition, type StoredSite } from '../domain/sites.js';
+import { flattenSite, limitOfNodeAt } from '../charging/site/model.js';
+import { sitePhasesOf } from '../charging/balancer/allocate.js';
 
 export interface ApiDeps {
   services: V16Services;
@@ -22,6 +27,8 @@ export interface ApiDeps {
   metrics: Metrics;
   messageLog: MessageLogWriter;
   config: Config;
+  balancer: SiteBalancer;
+  liveLoad: LiveLoad;
 }
 
 const errorResponses = { 400: S.ErrorBody, 404: S.ErrorBody, 409: S.ErrorBody, 502: S.ErrorBody, 504: S.ErrorBody };
@@ -326,6 +333,189 @@ export async function buildApi(app: FastifyInstance, deps: ApiDeps): Promise<voi
           ),
         },
       };
+    },
+  );
+
+  // sites and load balancing
+
+  const siteView = (stored: StoredSite) => {
+    const { site, stations } = siteModel(stored);
+    const state = deps.balancer.siteState(stored.id);
+    const now = services.clock.now();
+    const voltage = site.supplyVoltage ?? deps.config.smartCharging.supplyVoltage;
+    const specOf = new Map(stations.map((s) => [s.stationId, s]));
+    const nodes = flattenSite(site).map(({ node, stations: below }) => {
+      const measured = { powerW: 0, currentA: { L1: 0, L2: 0, L3: 0 } };
+      for (const stationId of below) {
+        const spec = specOf.get(stationId)!;
+        for (const c of spec.connectors) {
+          const load = deps.liveLoad.of(stationId, c.connectorId);
+          if (!load) continue;
+          measured.powerW += load.powerW;
+          // Station phases land on site phases through the station's rotation.
+          const onSite = sitePhasesOf(spec, 3);
+          (['L1', 'L2', 'L3'] as const).forEach((p, i) => (measured.currentA[onSite[i] ?? p] += spec.kind === 'DC' ? load.powerW / (3 * voltage) : load.currentA[p]));
+        }
+      }
+      const allocated = state?.lastAllocation?.nodes.find((n) => n.nodeId === node.id);
+      return { id: node.id, limit: node.limit ?? null, limitInForce: limitOfNodeAt(node, now), measured, allocated: allocated ? { powerW: allocated.powerW, currentA: allocated.currentA } : null };
+    });
+    return {
+      id: stored.id,
+      ...stored.definition,
+      externalLimits: stored.externalLimits,
+      updatedAt: stored.updatedAt,
+      balancedAt: state?.lastRunAt ?? null,
+      nodes,
+      allocation: (state?.lastAllocation?.sessions ?? []).map((a) => ({
+        stationId: a.stationId,
+        connectorId: a.connectorId,
+        powerW: a.powerW,
+        currentA: a.currentA,
+        phases: a.phases,
+        paused: a.paused,
+        held: a.held,
+        grantExpiresAt: (() => {
+          const g = deps.balancer.grantOf(a.stationId, a.connectorId);
+          return g ? new Date(g.expiresAt).toISOString() : null;
+        })(),
+        measuredPowerW: deps.liveLoad.of(a.stationId, a.connectorId)?.powerW ?? null,
+      })),
+    };
+  };
+
+  const LimitBody = Type.Object({ value: Type.Number({ exclusiveMinimum: 0 }), unit: Type.Union([Type.Literal('W'), Type.Literal('A')]) }, { additionalProperties: false });
+  const StationEntry = Type.Union([
+    Type.String({ minLength: 1, maxLength: 48 }),
+    Type.Object(
+      {
+        id: Type.String({ minLength: 1, maxLength: 48 }),
+        kind: Type.Optional(Type.Union([Type.Literal('AC'), Type.Literal('DC')])),
+        phases: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(3)])),
+        maxPowerW: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+        rotation: Type.Optional(Type.Array(Type.Union([Type.Literal('L1'), Type.Literal('L2'), Type.Literal('L3')]), { minItems: 3, maxItems: 3, uniqueItems: true })),
+        connectors: Type.Optional(Type.Integer({ minimum: 1, maximum: 32 })),
+        connectorMaxPowerW: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+      },
+      { additionalProperties: false },
+    ),
+  ]);
+  const Group = Type.Recursive((This) =>
+    Type.Object(
+      { id: Type.String({ minLength: 1 }), limit: Type.Optional(LimitBody), groups: Type.Optional(Type.Array(This)), stations: Type.Optional(Type.Array(StationEntry)) },
+      { additionalProperties: false },
+    ),
+  );
+  const SiteBody = Type.Object(
+    {
+      name: Type.String({ minLength: 1 }),
+      limit: Type.Optional(LimitBody),
+      supplyVoltage: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+      groups: Type.Optional(Type.Array(Group)),
+      stations: Type.Optional(Type.Array(StationEntry)),
+    },
+    { additionalProperties: false },
+  );
+  const SiteId = Type.Object({ siteId: Type.String({ minLength: 1, maxLength: 64 }) });
+
+  app.put<{ Params: { siteId: string }; Body: SiteDefinition }>(
+    '/api/v1/sites/:siteId',
+    {
+      schema: {
+        tags: ['sites'],
+        summary: 'Create or replace a site: the grid connection, groups (any depth) with limits in W or A per phase, and the stations under each',
+        params: SiteId,
+        body: SiteBody,
+        response: { ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      const existing = await store.getSite(req.params.siteId);
+      const stored: StoredSite = { id: req.params.siteId, definition: req.body, externalLimits: existing?.externalLimits ?? [], updatedAt: services.clock.now().toISOString() };
+      try {
+        siteModel(stored);
+        for (const other of await store.listSites()) {
+          if (other.id === stored.id) continue;
+          const taken = new Set(siteModel(other).stations.map((s) => s.stationId));
+          const clash = siteModel(stored).stations.find((s) => taken.has(s.stationId));
+          if (clash) throw new SiteDefinitionError(`station ${clash.stationId} already belongs to site ${other.id}`);
+        }
+      } catch (err) {
+        if (err instanceof SiteDefinitionError) return httpError(reply, 400, err.message);
+        throw err;
+      }
+      await store.putSite(stored);
+      await deps.balancer.reloadSite(stored.id);
+      return reply.code(existing ? 200 : 201).send(siteView(stored));
+    },
+  );
+
+  app.get('/api/v1/sites', { schema: { tags: ['sites'], summary: 'All sites' } }, async () => ({ items: (await store.listSites()).map(siteView) }));
+
+  app.get<{ Params: { siteId: string } }>(
+    '/api/v1/sites/:siteId',
+    { schema: { tags: ['sites'], summary: 'A site with the live allocation per connector and the measured and allocated load per node', params: SiteId } },
+    async (req, reply) => {
+      const stored = await store.getSite(req.params.siteId);
+      return stored ? siteView(stored) : httpError(reply, 404, `site ${req.params.siteId} not found`);
+    },
+  );
+
+  app.delete<{ Params: { siteId: string } }>(
+    '/api/v1/sites/:siteId',
+    { schema: { tags: ['sites'], summary: 'Delete a site (its stations are no longer balanced)', params: SiteId, response: { 204: Type.Null(), ...errorResponses } } },
+    async (req, reply) => {
+      if (!(await store.deleteSite(req.params.siteId))) return httpError(reply, 404, `site ${req.params.siteId} not found`);
+      await deps.balancer.reloadSite(req.params.siteId);
+      return reply.code(204).send();
+    },
+  );
+
+  app.put<{ Params: { siteId: string }; Body: { nodeId?: string; periods: Array<{ from: string; to: string; value: number; unit: 'W' | 'A' }> } }>(
+    '/api/v1/sites/:siteId/external-limit',
+    {
+      schema: {
+        tags: ['sites'],
+        summary: 'Limits from a grid operator or energy management system: values over time on the site (or a group); they replace earlier external limits of that node and take effect within one balancing round',
+        params: SiteId,
+        body: Type.Object(
+          {
+            nodeId: Type.Optional(Type.String()),
+            periods: Type.Array(
+              Type.Object(
+                { from: Type.String({ format: 'date-time' }), to: Type.String({ format: 'date-time' }), value: Type.Number({ minimum: 0 }), unit: Type.Union([Type.Literal('W'), Type.Literal('A')]) },
+                { additionalProperties: false },
+              ),
+              { maxItems: 1000 },
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        response: { ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      const stored = await store.getSite(req.params.siteId);
+      if (!stored) return httpError(reply, 404, `site ${req.params.siteId} not found`);
+      const nodeId = req.body.nodeId ?? stored.id;
+      for (const p of req.body.periods) if (Date.parse(p.to) <= Date.parse(p.from)) return httpError(reply, 400, `period ${p.from} – ${p.to} ends before it starts`);
+      const updated: StoredSite = {
+        ...stored,
+        externalLimits: [
+          ...stored.externalLimits.filter((l) => l.nodeId !== nodeId),
+          ...req.body.periods.map((p) => ({ nodeId, from: new Date(p.from).toISOString(), to: new Date(p.to).toISOString(), limit: { value: p.value, unit: p.unit } })),
+        ],
+        updatedAt: services.clock.now().toISOString(),
+      };
+      try {
+        siteModel(updated);
+      } catch (err) {
+        if (err instanceof SiteDefinitionError) return httpError(reply, 400, err.message);
+        throw err;
+      }
+      await store.putSite(updated);
+      await deps.balancer.reloadSite(updated.id);
+      return siteView(updated);
     },
   );
 

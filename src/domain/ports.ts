@@ -1,4 +1,5 @@
 import type { StationProfileCapabilities } from '../charging/profiles/fit.js';
+import type { StoredSite } from './sites.js';
 import type {
   Alarm,
   InstalledChargingProfile,
@@ -81,6 +82,12 @@ export interface Store {
   getProfileCapabilities(stationId: string): Promise<StationProfileCapabilities | null>;
   setProfileCapabilities(stationId: string, caps: StationProfileCapabilities | null): Promise<void>;
 
+  // sites
+  getSite(id: string): Promise<StoredSite | undefined>;
+  listSites(): Promise<StoredSite[]>;
+  putSite(site: StoredSite): Promise<void>;
+  deleteSite(id: string): Promise<boolean>;
+
   // alarms
   raiseAlarm(a: Omit<Alarm, 'id' | 'clearedAt'>): Promise<Alarm>;
   listAlarms(q: { stationId?: string; active?: boolean; type?: string; limit: number }): Promise<Alarm[]>;
@@ -91,7 +98,8 @@ export interface Store {
 
 /** Sends a command to a station and returns its answer (the gateway, or NATS in a cluster). */
 export interface CommandSender {
-  send(stationId: string, action: string, payload: unknown, opts?: { timeoutMs?: number }): Promise<any>;
+  /** `source` says who sends (api, balancer, failsafe): recorded with profiles the station accepts. */
+  send(stationId: string, action: string, payload: unknown, opts?: { timeoutMs?: number; source?: string }): Promise<any>;
   isConnected(stationId: string): boolean;
 }
 

@@ -27,7 +27,7 @@ export class LocalCommandSender implements CommandSender {
     return this.registry.isConnected(stationId);
   }
 
-  async send(stationId: string, action: string, payload: unknown, opts: { timeoutMs?: number } = {}): Promise<any> {
+  async send(stationId: string, action: string, payload: unknown, opts: { timeoutMs?: number; source?: string } = {}): Promise<any> {
     const request = await completeCommand(this.services, stationId, action, payload);
     // A request that breaks the schema is the caller's error whether or not the station is connected.
     try {
@@ -42,7 +42,7 @@ export class LocalCommandSender implements CommandSender {
     try {
       const response = await connection.call(action, request, opts.timeoutMs);
       end({ outcome: 'result' });
-      await recordCommandOutcome(this.services, stationId, action, request, response);
+      await recordCommandOutcome(this.services, stationId, action, request, response, opts.source ?? 'api');
       return response;
     } catch (err) {
       end({ outcome: (err as Error).name });

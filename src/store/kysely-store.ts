@@ -1,6 +1,7 @@
 import type { Kysely, Selectable, Transaction as Trx } from 'kysely';
 import type { Store } from '../domain/ports.js';
 import type { StationProfileCapabilities } from '../charging/profiles/fit.js';
+import type { StoredSite } from '../domain/sites.js';
 import type {
   Alarm,
   InstalledChargingProfile,
@@ -539,6 +540,34 @@ export class KyselyStore implements Store {
 
   async setProfileCapabilities(stationId: string, caps: StationProfileCapabilities | null) {
     await this.write((trx) => trx.updateTable('stations').set({ profile_capabilities: caps ? JSON.stringify(caps) : null }).where('id', '=', stationId).execute());
+  }
+
+  // sites
+
+  async getSite(id: string) {
+    const r = await this.db.selectFrom('sites').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && { id: r.id, definition: JSON.parse(r.definition), externalLimits: JSON.parse(r.external_limits), updatedAt: r.updated_at };
+  }
+
+  async listSites() {
+    const rows = await this.db.selectFrom('sites').selectAll().orderBy('id').execute();
+    return rows.map((r) => ({ id: r.id, definition: JSON.parse(r.definition), externalLimits: JSON.parse(r.external_limits), updatedAt: r.updated_at }));
+  }
+
+  async putSite(site: StoredSite) {
+    const values = { definition: JSON.stringify(site.definition), external_limits: JSON.stringify(site.externalLimits), updated_at: site.updatedAt };
+    await this.write((trx) =>
+      trx
+        .insertInto('sites')
+        .values({ id: site.id, ...values })
+        .onConflict((oc) => oc.column('id').doUpdateSet(values))
+        .execute(),
+    );
+  }
+
+  async deleteSite(id: string) {
+    const r = await this.write((trx) => trx.deleteFrom('sites').where('id', '=', id).executeTakeFirst());
+    return Number(r.numDeletedRows) > 0;
   }
 
   // alarms

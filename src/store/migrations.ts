@@ -189,6 +189,17 @@ function migrations(flavour: SqlFlavour): Record<string, Migration> {
         await db.schema.alterTable('stations').addColumn('profile_capabilities', 'text').execute();
       },
     },
+    '0004_sites': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('sites')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('definition', 'text', (c) => c.notNull())
+          .addColumn('external_limits', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

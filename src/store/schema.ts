@@ -144,7 +144,17 @@ export interface AlarmsTable {
   cleared_at: string | null;
 }
 
+export interface SitesTable {
+  id: string;
+  /** JSON of the site as PUT through the API (SiteDefinition). */
+  definition: string;
+  /** JSON of the external limits in force or to come (ExternalLimit[]). */
+  external_limits: string;
+  updated_at: string;
+}
+
 export interface Database {
+  sites: SitesTable;
   charging_profiles: ChargingProfilesTable;
   alarms: AlarmsTable;
   stations: StationsTable;

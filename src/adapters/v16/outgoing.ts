@@ -62,7 +62,7 @@ export async function completeCommand(s: V16Services, stationId: string, action:
  * What the central system must remember once a station accepted a command: the local list
  * version it now holds, a reservation, a new Basic-auth password.
  */
-export async function recordCommandOutcome(s: V16Services, stationId: string, action: string, request: any, response: any): Promise<void> {
+export async function recordCommandOutcome(s: V16Services, stationId: string, action: string, request: any, response: any, source = 'api'): Promise<void> {
   switch (action) {
     case 'SendLocalList':
       if (response.status === 'Accepted') await s.store.updateStation(stationId, { localListVersion: request.listVersion });
@@ -88,8 +88,9 @@ export async function recordCommandOutcome(s: V16Services, stationId: string, ac
       return;
     case 'SetChargingProfile':
       if (response.status === 'Accepted') {
-        await s.chargingProfiles.recordSet(stationId, request.connectorId, request.csChargingProfiles, 'api');
-        s.afterProfileInstalled?.(stationId, request.connectorId, request.csChargingProfiles.chargingSchedule.chargingRateUnit);
+        await s.chargingProfiles.recordSet(stationId, request.connectorId, request.csChargingProfiles, source);
+        // The balancer renews its short TxProfiles often; checking each would double the traffic.
+        if (source !== 'balancer') s.afterProfileInstalled?.(stationId, request.connectorId, request.csChargingProfiles.chargingSchedule.chargingRateUnit);
       }
       return;
     case 'ClearChargingProfile':

@@ -147,6 +147,17 @@ export function sitePhasesOf(station: StationElectricalSpec, requestedPhases: 1 
   return station.rotation.slice(0, used);
 }
 
+/** What allocate needs of each station that has a session or reserved power. */
+interface StationEntry {
+  spec: StationElectricalSpec;
+  /** Node indices from the grid connection down to the station's parent. */
+  path: number[];
+  /** Index of the station's own maxPowerW constraint. */
+  constraint: number;
+  sessionConnectors: Set<number>;
+  reservedW: Map<number, number>;
+}
+
 // Session states during filling.
 const atFloor = 0; // admitted, drawing its floor (waiting for the level, or in a later class)
 const rising = 1;
@@ -185,43 +196,52 @@ export function allocate(input: AllocationInput): Allocation {
   });
   const specs = new Map<string, StationElectricalSpec>();
   for (const spec of input.stations) specs.set(spec.stationId, spec);
-  const stationConstraint = new Map<string, number>();
-  const stationOf = (stationId: string, what: string) => {
+  const entries = new Map<string, StationEntry>();
+  const stationOf = (stationId: string, what: string): StationEntry => {
+    const known = entries.get(stationId);
+    if (known) return known;
     const spec = specs.get(stationId);
     if (!spec) throw new RangeError(`${what} on unknown station ${stationId}`);
-    if (!pathOfStation.has(stationId)) throw new RangeError(`${what} on station ${stationId}, which is not in site ${input.site.id}`);
-    if (!stationConstraint.has(stationId)) stationConstraint.set(stationId, limit.push(spec.maxPowerW) - 1);
-    return spec;
+    const path = pathOfStation.get(stationId);
+    if (!path) throw new RangeError(`${what} on station ${stationId}, which is not in site ${input.site.id}`);
+    const entry = { spec, path, constraint: limit.push(spec.maxPowerW) - 1, sessionConnectors: new Set<number>(), reservedW: new Map<number, number>() };
+    entries.set(stationId, entry);
+    return entry;
   };
 
-  /** The constraints a load of 1 W on this station with these phases counts against, with coefficients. */
-  const termsOf = (spec: StationElectricalSpec, sitePhases: Phase[]) => {
-    const cs: number[] = [stationConstraint.get(spec.stationId)!];
-    const as: number[] = [1];
+  /** Appends the constraints a load of 1 W on this station and these site phases counts against, with its coefficient in each. */
+  const appendTerms = (station: StationEntry, sitePhases: Phase[], cs: number[], as: number[]) => {
+    cs.push(station.constraint);
+    as.push(1);
     const perPhase = 1 / (voltage * sitePhases.length);
-    for (const n of pathOfStation.get(spec.stationId)!) {
+    for (const n of station.path) {
       if (nodeW[n] >= 0) { cs.push(nodeW[n]); as.push(1); }
       for (const phase of sitePhases) {
         const c = nodeA[n * 3 + phaseIndex(phase)];
         if (c >= 0) { cs.push(c); as.push(perPhase); }
       }
     }
-    return { cs, as };
   };
 
   // ---- Reserved power. ----
   const reservedLoads: Array<{ terms: { cs: number[]; as: number[] }; powerW: number; stationId: string; sitePhases: Phase[] }> = [];
-  const reservedAt = new Map<string, number>();
-  for (const r of input.reserved ?? []) {
-    const spec = stationOf(r.stationId, `reserved power on connector ${r.connectorId}`);
-    const sitePhases = sitePhasesOf(spec, r.phases);
-    const key = sessionKey(r.stationId, r.connectorId);
-    reservedAt.set(key, (reservedAt.get(key) ?? 0) + r.powerW);
-    reservedLoads.push({ terms: termsOf(spec, sitePhases), powerW: r.powerW, stationId: r.stationId, sitePhases });
+  // In a fixed order, like the sessions, so that the sums do not depend on how the input is listed.
+  const reserved = [...(input.reserved ?? [])].sort((a, b) => compareKeys(a, b) || a.powerW - b.powerW || a.phases - b.phases);
+  for (const r of reserved) {
+    const station = stationOf(r.stationId, `reserved power on connector ${r.connectorId}`);
+    const sitePhases = sitePhasesOf(station.spec, r.phases);
+    station.reservedW.set(r.connectorId, (station.reservedW.get(r.connectorId) ?? 0) + r.powerW);
+    const terms = { cs: [] as number[], as: [] as number[] };
+    appendTerms(station, sitePhases, terms.cs, terms.as);
+    reservedLoads.push({ terms, powerW: r.powerW, stationId: r.stationId, sitePhases });
   }
 
   // ---- Sessions: phases, floor, cap, terms. ----
-  const sessionCount = input.sessions.length;
+  // Sessions are numbered internally in rank order (see rankSessions), not in input order, so
+  // that every sum and every tie below is taken in the same order however the input is listed.
+  const inputIndex = rankSessions(input.sessions);
+  const ranked = inputIndex.map((k) => input.sessions[k]);
+  const sessionCount = ranked.length;
   const floor = new Float64Array(sessionCount);
   const cap = new Float64Array(sessionCount);
   const physicalCap = new Float64Array(sessionCount);
@@ -230,21 +250,22 @@ export function allocate(input: AllocationInput): Allocation {
   const held = new Uint8Array(sessionCount);
   const phaseCount = new Uint8Array(sessionCount);
   const sessionPhases: Phase[][] = [];
+  const sessionPath: number[][] = [];
   const termStart = new Int32Array(sessionCount + 1);
   const termC: number[] = [];
   const termA: number[] = [];
-  const seen = new Set<string>();
   for (let i = 0; i < sessionCount; i++) {
-    const s = input.sessions[i];
-    const key = sessionKey(s.stationId, s.connectorId);
-    if (seen.has(key)) throw new RangeError(`two sessions on connector ${key}`);
-    seen.add(key);
-    const spec = stationOf(s.stationId, `session on connector ${s.connectorId}`);
+    const s = ranked[i];
+    const station = stationOf(s.stationId, `session on connector ${s.connectorId}`);
+    const spec = station.spec;
+    if (station.sessionConnectors.has(s.connectorId)) throw new RangeError(`two sessions on connector ${sessionKey(s.stationId, s.connectorId)}`);
+    station.sessionConnectors.add(s.connectorId);
     const connector = spec.connectors.find((c) => c.connectorId === s.connectorId);
     if (!connector) throw new RangeError(`station ${s.stationId} has no connector ${s.connectorId}`);
     const sitePhases = sitePhasesOf(spec, s.vehiclePhases);
     const p = sitePhases.length;
     sessionPhases.push(sitePhases);
+    sessionPath.push(station.path);
     phaseCount[i] = p;
     const physical = Math.min(
       s.maxPowerW,
@@ -252,7 +273,7 @@ export function allocate(input: AllocationInput): Allocation {
       spec.kind === 'AC' && connector.maxCurrentA !== undefined ? connector.maxCurrentA * voltage * p : Infinity,
       spec.maxPowerW,
     );
-    if (!Number.isFinite(physical)) throw new RangeError(`session on ${key} has no finite maximum power`);
+    if (!Number.isFinite(physical)) throw new RangeError(`session on ${sessionKey(s.stationId, s.connectorId)} has no finite maximum power`);
     physicalCap[i] = Math.max(0, physical);
     floor[i] = Math.max(0, s.minPowerW, spec.kind === 'AC' ? acMinimumCurrentA * voltage * p : 0);
     cap[i] = physicalCap[i];
@@ -263,13 +284,12 @@ export function allocate(input: AllocationInput): Allocation {
         cap[i] = Math.min(cap[i], Math.max(floor[i], Math.max(0, s.measuredPowerW) + margin));
       }
     }
-    const terms = termsOf(spec, sitePhases);
     termStart[i] = termC.length;
-    termC.push(...terms.cs);
-    termA.push(...terms.as);
-    if (reservedAt.has(key)) {
+    appendTerms(station, sitePhases, termC, termA);
+    const reservedW = station.reservedW.get(s.connectorId);
+    if (reservedW !== undefined) {
       held[i] = 1;
-      value[i] = reservedAt.get(key)!;
+      value[i] = reservedW;
     }
   }
   termStart[sessionCount] = termC.length;
@@ -283,9 +303,8 @@ export function allocate(input: AllocationInput): Allocation {
   }
 
   // ---- Admission: floors in rank order; a session whose floor does not fit is paused. ----
-  const rankOrder = rankSessions(input.sessions);
   const members: number[][] = Array.from({ length: constraintCount() }, () => []);
-  for (const i of rankOrder) {
+  for (let i = 0; i < sessionCount; i++) {
     if (held[i]) continue;
     if (floor[i] > cap[i]) continue; // cannot charge at all: paused
     let admissible = true;
@@ -346,7 +365,7 @@ export function allocate(input: AllocationInput): Allocation {
     }
   };
 
-  for (const members of sharingClasses(input.sessions, options.strategy, nowMs, cap)) {
+  for (const members of sharingClasses(ranked, options.strategy, nowMs, cap)) {
     const open = members.filter((i) => state[i] === atFloor);
     if (open.length === 0) continue;
     const byFloor = [...open].sort((a, b) => floor[a] - floor[b] || a - b);
@@ -387,7 +406,7 @@ export function allocate(input: AllocationInput): Allocation {
     for (let k = termStart[i]; k < termStart[i + 1]; k++) loads[termC[k]] += termA[k] * value[i];
   }
   const keepable = (i: number): number | undefined => {
-    const previous = input.sessions[i].previousAllocationW;
+    const previous = ranked[i].previousAllocationW;
     if (held[i] || previous === undefined || previous === value[i]) return undefined;
     const threshold = Math.max(options.minChangeW, options.minChangeFraction * previous);
     if (!(Math.abs(previous - value[i]) < threshold)) return undefined;
@@ -402,7 +421,7 @@ export function allocate(input: AllocationInput): Allocation {
     const previous = keepable(i);
     if (previous !== undefined && previous < value[i]) keep(i, previous);
   }
-  for (const i of rankOrder) {
+  for (let i = 0; i < sessionCount; i++) {
     const previous = keepable(i);
     if (previous === undefined || previous < value[i]) continue;
     let allowed = true;
@@ -419,18 +438,20 @@ export function allocate(input: AllocationInput): Allocation {
     currentA: { L1: 0, L2: 0, L3: 0 },
     limit: nodeLimits[n],
   }));
-  const addLoad = (stationId: string, powerW: number, sitePhases: Phase[]) => {
+  const addLoad = (path: number[], powerW: number, sitePhases: Phase[]) => {
     if (powerW === 0) return;
     const perPhase = powerW / (voltage * sitePhases.length);
-    for (const n of pathOfStation.get(stationId)!) {
+    for (const n of path) {
       nodes[n].powerW += powerW;
       for (const phase of sitePhases) nodes[n].currentA[phase] += perPhase;
     }
   };
-  for (const r of reservedLoads) addLoad(r.stationId, r.powerW, r.sitePhases);
-  const sessions: SessionAllocation[] = input.sessions.map((s, i) => {
-    if (!held[i]) addLoad(s.stationId, value[i], sessionPhases[i]);
-    return {
+  for (const r of reservedLoads) addLoad(pathOfStation.get(r.stationId)!, r.powerW, r.sitePhases);
+  const sessions = new Array<SessionAllocation>(sessionCount);
+  for (let i = 0; i < sessionCount; i++) {
+    const s = ranked[i];
+    if (!held[i]) addLoad(sessionPath[i], value[i], sessionPhases[i]);
+    sessions[inputIndex[i]] = {
       stationId: s.stationId,
       connectorId: s.connectorId,
       powerW: value[i],
@@ -440,7 +461,7 @@ export function allocate(input: AllocationInput): Allocation {
       paused: value[i] === 0,
       held: held[i] === 1,
     };
-  });
+  }
   return { sessions, nodes };
 }
 
@@ -450,17 +471,16 @@ function phaseIndex(phase: Phase): number {
 
 /** Keep order, best first: priority, departure, already charging, station id, connector id. */
 function rankSessions(sessions: readonly ChargingSessionDemand[]): number[] {
+  // Sort keys computed once: the comparator runs n log n times.
+  const priority = sessions.map((s) => s.priority ?? 0);
   const departure = sessions.map((s) => s.departure?.getTime() ?? Infinity);
+  const charging = sessions.map((s) => ((s.previousAllocationW ?? 0) > 0 ? 1 : 0));
   return sessions
     .map((_, i) => i)
-    .sort((a, b) => {
-      const sa = sessions[a];
-      const sb = sessions[b];
-      return (sb.priority ?? 0) - (sa.priority ?? 0)
-        || compareNumbers(departure[a], departure[b])
-        || Number((sb.previousAllocationW ?? 0) > 0) - Number((sa.previousAllocationW ?? 0) > 0)
-        || compareKeys(sa, sb);
-    });
+    .sort((a, b) => priority[b] - priority[a]
+      || compareNumbers(departure[a], departure[b])
+      || charging[b] - charging[a]
+      || compareKeys(sessions[a], sessions[b]));
 }
 
 /** The groups of sessions that rise together, in the order they are served. */
@@ -500,7 +520,7 @@ function compareNumbers(a: number, b: number): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function compareKeys(a: ChargingSessionDemand, b: ChargingSessionDemand): number {
+function compareKeys(a: { stationId: string; connectorId: number }, b: { stationId: string; connectorId: number }): number {
   // Plain code-unit order, not localeCompare: the result must not depend on the host's locale.
   if (a.stationId !== b.stationId) return a.stationId < b.stationId ? -1 : 1;
   return a.connectorId - b.connectorId;
@@ -581,8 +601,14 @@ class EventHeap {
   }
 
   private swap(a: number, b: number): void {
-    [this.levels[a], this.levels[b]] = [this.levels[b], this.levels[a]];
-    [this.constraints[a], this.constraints[b]] = [this.constraints[b], this.constraints[a]];
-    [this.versions[a], this.versions[b]] = [this.versions[b], this.versions[a]];
+    const level = this.levels[a];
+    this.levels[a] = this.levels[b];
+    this.levels[b] = level;
+    const constraint = this.constraints[a];
+    this.constraints[a] = this.constraints[b];
+    this.constraints[b] = constraint;
+    const version = this.versions[a];
+    this.versions[a] = this.versions[b];
+    this.versions[b] = version;
   }
 }

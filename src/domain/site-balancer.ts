@@ -1,0 +1,310 @@
+import { allocate, type Allocation, type ReservedPower } from '../charging/balancer/allocate.js';
+import type { ChargingProfile } from '../charging/profiles/model.js';
+import { flattenSite, limitOfNodeAt, sessionKey, type ChargingSessionDemand, type Site, type StationElectricalSpec } from '../charging/site/model.js';
+import type { LiveLoad } from './live-load.js';
+import type { Clock, CommandSender, EventBus, Store } from './ports.js';
+import { siteModel, type StoredSite } from './sites.js';
+import type { Transaction } from './types.js';
+
+export interface BalancerOptions {
+  /** How long a TxProfile grants an allocation; renewed before it runs out while the station is connected. */
+  txProfileValidityS: number;
+  /** Renew this long before a TxProfile runs out. */
+  renewBeforeS: number;
+  /** Clocks of station and CSMS may differ by this much; reservations for offline stations last that much longer. */
+  clockSkewS: number;
+  /** At most one raise per connector this often; lowering is never delayed (it is what keeps the site safe). */
+  minUpdateIntervalS: number;
+  /** Events within this window are balanced together (real milliseconds). */
+  debounceMs: number;
+  /** How often (real milliseconds) renewals and expiries are checked. */
+  housekeepingMs: number;
+  supplyVoltage: number;
+  /** TxDefaultProfile per connector when no failsafe sizing is available (W). */
+  log?: { warn: (obj: object, msg: string) => void; info?: (obj: object, msg: string) => void };
+}
+
+/** The stable profile ids the balancer uses per connector, so each new one replaces the last. */
+export const balancerProfileId = (connectorId: number) => 1_000_000 + connectorId;
+
+interface Grant {
+  powerW: number;
+  phases: 1 | 2 | 3;
+  transactionId: number;
+  /** When the TxProfile carrying this grant stops applying (CSMS clock, ms). */
+  expiresAt: number;
+  sentAt: number;
+}
+
+interface SiteState {
+  stored: StoredSite;
+  site: Site;
+  stations: StationElectricalSpec[];
+  lastAllocation?: Allocation;
+  /** The limits in force when last looked at, to notice when one starts or ends. */
+  limitsInForce?: string;
+  lastRunAt?: string;
+  timer?: NodeJS.Timeout;
+}
+
+/**
+ * Live load balancing of every site: on each event that matters it computes a new allocation
+ * (the pure `allocate`) and sends each connector whose share changed a TxProfile that grants it
+ * for a bounded time. A station that drops off keeps its last grant until that runs out, and the
+ * balancer keeps reserving it until then (docs/smart-charging.md, "The safe envelope").
+ */
+export class SiteBalancer {
+  private readonly sites = new Map<string, SiteState>();
+  private readonly siteOfStation = new Map<string, string>();
+  /** What each connector was last granted (key: station#connector). */
+  private readonly grants = new Map<string, Grant>();
+  /** Power a connector may draw without a grant: the failsafe default (W). */
+  private readonly defaultPowerW = new Map<string, number>();
+  private housekeeping?: NodeJS.Timeout;
+  private sending = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly events: EventBus,
+    private readonly clock: Clock,
+    private readonly sender: CommandSender,
+    private readonly liveLoad: LiveLoad,
+    private readonly options: BalancerOptions,
+    /** Sends a station its failsafe profiles; set by the safe envelope. */
+    private readonly failsafe?: (siteId: string, stationIds: string[]) => Promise<void>,
+  ) {}
+
+  async start(): Promise<void> {
+    for (const stored of await this.store.listSites()) this.load(stored);
+    this.events.subscribe((e) => {
+      switch (e.type) {
+        case 'transaction.started':
+        case 'transaction.stopped':
+          return this.touch(e.transaction.stationId);
+        case 'station.connected':
+        case 'station.disconnected':
+          return this.touch(e.stationId);
+        case 'station.booted':
+          if (e.registration === 'accepted') {
+            const siteId = this.siteOfStation.get(e.stationId);
+            if (siteId && this.failsafe) void this.failsafe(siteId, [e.stationId]).catch((err) => this.warn({ stationId: e.stationId, err }, 'failsafe profiles not installed'));
+            this.touch(e.stationId);
+          }
+          return;
+        case 'meter.values': {
+          // A vehicle drawing well below its grant frees power for others.
+          const grant = this.grants.get(sessionKey(e.stationId, e.connectorId));
+          const load = this.liveLoad.of(e.stationId, e.connectorId);
+          if (grant && load && load.powerW < grant.powerW * 0.8 - 500) this.touch(e.stationId);
+          return;
+        }
+      }
+    });
+    this.housekeeping = setInterval(() => this.renewAndExpire(), this.options.housekeepingMs);
+    this.housekeeping.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.housekeeping);
+    for (const s of this.sites.values()) clearTimeout(s.timer);
+  }
+
+  /** A site was created, changed or deleted: rebuild its model and rebalance. */
+  async reloadSite(siteId: string): Promise<void> {
+    const stored = await this.store.getSite(siteId);
+    const old = this.sites.get(siteId);
+    if (old) {
+      clearTimeout(old.timer);
+      for (const s of old.stations) this.siteOfStation.delete(s.stationId);
+      this.sites.delete(siteId);
+    }
+    if (!stored) return;
+    const state = this.load(stored);
+    if (this.failsafe) await this.failsafe(siteId, state.stations.map((s) => s.stationId).filter((id) => this.sender.isConnected(id)));
+    this.schedule(siteId);
+  }
+
+  private load(stored: StoredSite): SiteState {
+    const { site, stations } = siteModel(stored);
+    const state: SiteState = { stored, site, stations };
+    this.sites.set(stored.id, state);
+    for (const s of stations) this.siteOfStation.set(s.stationId, stored.id);
+    return state;
+  }
+
+  /** Sets what a connector may draw without a grant (its failsafe TxDefaultProfile), for reservations. */
+  setDefaultPower(stationId: string, connectorId: number, powerW: number): void {
+    this.defaultPowerW.set(sessionKey(stationId, connectorId), powerW);
+  }
+
+  siteState(siteId: string): SiteState | undefined {
+    return this.sites.get(siteId);
+  }
+
+  grantOf(stationId: string, connectorId: number): Grant | undefined {
+    return this.grants.get(sessionKey(stationId, connectorId));
+  }
+
+  private touch(stationId: string): void {
+    const siteId = this.siteOfStation.get(stationId);
+    if (siteId) this.schedule(siteId);
+  }
+
+  private schedule(siteId: string): void {
+    const state = this.sites.get(siteId);
+    if (!state || state.timer) return;
+    state.timer = setTimeout(() => {
+      state.timer = undefined;
+      void this.rebalance(siteId).catch((err) => this.warn({ siteId, err }, 'rebalance failed'));
+    }, this.options.debounceMs);
+  }
+
+  private warn(obj: { err?: unknown } & Record<string, unknown>, msg: string): void {
+    this.options.log?.warn({ ...obj, err: obj.err instanceof Error ? obj.err.message : obj.err }, msg);
+  }
+
+  /** Computes a new allocation for a site and sends the changes. Returns the allocation. */
+  async rebalance(siteId: string): Promise<Allocation | undefined> {
+    const state = this.sites.get(siteId);
+    if (!state) return undefined;
+    const now = this.clock.now();
+    const nowMs = now.getTime();
+    const inSite = new Set(state.stations.map((s) => s.stationId));
+    const active = (await this.store.listTransactions({ active: true, limit: 100000, offset: 0 })).filter((t) => inSite.has(t.stationId));
+    const specOf = new Map(state.stations.map((s) => [s.stationId, s]));
+    const voltage = state.site.supplyVoltage ?? this.options.supplyVoltage;
+
+    const sessions: ChargingSessionDemand[] = [];
+    const reserved: ReservedPower[] = [];
+    const connectedTx: Transaction[] = [];
+    for (const t of active) {
+      const spec = specOf.get(t.stationId)!;
+      const connector = spec.connectors.find((c) => c.connectorId === t.connectorId);
+      if (!connector) continue;
+      const key = sessionKey(t.stationId, t.connectorId);
+      const grant = this.grants.get(key);
+      const vehiclePhases = this.vehiclePhases(spec, t);
+      if (!this.sender.isConnected(t.stationId)) {
+        // Offline: until its grant runs out the station may still draw it; afterwards its failsafe default.
+        const stillGranted = grant && grant.expiresAt + this.options.clockSkewS * 1000 > nowMs;
+        const powerW = stillGranted ? grant!.powerW : (this.defaultPowerW.get(key) ?? connector.maxPowerW);
+        reserved.push({ stationId: t.stationId, connectorId: t.connectorId, powerW, phases: vehiclePhases });
+        continue;
+      }
+      connectedTx.push(t);
+      const measured = this.liveLoad.of(t.stationId, t.connectorId);
+      sessions.push({
+        stationId: t.stationId,
+        connectorId: t.connectorId,
+        vehiclePhases,
+        minPowerW: spec.kind === 'AC' ? 6 * voltage * Math.min(vehiclePhases, spec.phases) : 0,
+        maxPowerW: connector.maxPowerW,
+        measuredPowerW: measured?.powerW,
+        previousAllocationW: grant?.powerW,
+      });
+    }
+    const allocation = allocate({ site: state.site, stations: state.stations, sessions, now, reserved });
+    state.lastAllocation = allocation;
+    state.lastRunAt = now.toISOString();
+
+    await Promise.all(
+      allocation.sessions.map(async (a, i) => {
+        const t = connectedTx[i]!;
+        const key = sessionKey(a.stationId, a.connectorId);
+        const grant = this.grants.get(key);
+        const unchanged = grant && grant.transactionId === t.id && Math.abs(grant.powerW - a.powerW) < 1;
+        if (unchanged) return;
+        const raising = !grant || a.powerW > grant.powerW;
+        if (raising && grant && grant.transactionId === t.id && nowMs - grant.sentAt < this.options.minUpdateIntervalS * 1000) {
+          // Raised again soon: wait, so a charger is not flooded; the next round picks it up.
+          setTimeout(() => this.schedule(siteId), this.options.minUpdateIntervalS * 1000).unref();
+          return;
+        }
+        await this.grant(t, a.powerW, a.phases, voltage);
+      }),
+    );
+    return allocation;
+  }
+
+  private vehiclePhases(spec: StationElectricalSpec, t: Transaction): 1 | 2 | 3 {
+    if (spec.kind === 'DC') return 3;
+    if (spec.phases === 1) return 1;
+    // A car drawing on fewer phases shows it in its per-phase currents.
+    const load = this.liveLoad.of(t.stationId, t.connectorId);
+    if (!load || load.powerW < 500) return 3;
+    const drawing = [load.currentA.L1, load.currentA.L2, load.currentA.L3].filter((a) => a > 1).length;
+    return (drawing === 0 ? 3 : drawing) as 1 | 2 | 3;
+  }
+
+  /** Sends (or renews) the TxProfile that grants a connector `powerW` until now + validity. */
+  private async grant(t: Transaction, powerW: number, phases: 1 | 2 | 3, voltage: number): Promise<void> {
+    const key = sessionKey(t.stationId, t.connectorId);
+    const previous = this.sending.get(key) ?? Promise.resolve();
+    const run = previous.then(async () => {
+      const now = this.clock.now();
+      const validity = this.options.txProfileValidityS;
+      const profile: ChargingProfile = {
+        chargingProfileId: balancerProfileId(t.connectorId),
+        transactionId: t.id,
+        stackLevel: 0,
+        chargingProfilePurpose: 'TxProfile',
+        chargingProfileKind: 'Absolute',
+        chargingSchedule: {
+          startSchedule: now.toISOString(),
+          duration: validity,
+          chargingRateUnit: 'W',
+          chargingSchedulePeriod: [{ startPeriod: 0, limit: Math.floor(powerW * 10) / 10, numberPhases: phases }],
+        },
+      };
+      try {
+        const answer = await this.sender.send(t.stationId, 'SetChargingProfile', { connectorId: t.connectorId, csChargingProfiles: profile }, { source: 'balancer' });
+        if (answer.status === 'Accepted') {
+          this.grants.set(key, { powerW, phases, transactionId: t.id, expiresAt: now.getTime() + validity * 1000, sentAt: now.getTime() });
+        } else {
+          this.warn({ stationId: t.stationId, connectorId: t.connectorId, answer }, 'station rejected the balancer profile');
+        }
+      } catch (err) {
+        this.warn({ stationId: t.stationId, err }, 'balancer profile not delivered');
+      }
+    });
+    this.sending.set(key, run);
+    await run;
+  }
+
+  /** Renews grants of connected stations before they run out, and drops grants of ended transactions. */
+  private renewAndExpire(): void {
+    const now = this.clock.now();
+    const nowMs = now.getTime();
+    for (const [siteId, state] of this.sites) {
+      // A limit that starts or ends (an external curtailment at 14:00) is a reason to rebalance.
+      const limits = JSON.stringify(flattenSite(state.site).map(({ node }) => limitOfNodeAt(node, now)));
+      if (limits !== state.limitsInForce) {
+        state.limitsInForce = limits;
+        this.schedule(siteId);
+      }
+      const allocation = state.lastAllocation;
+      if (!allocation) continue;
+      const due = allocation.sessions.filter((a) => {
+        const g = this.grants.get(sessionKey(a.stationId, a.connectorId));
+        return g && this.sender.isConnected(a.stationId) && g.expiresAt - nowMs <= this.options.renewBeforeS * 1000;
+      });
+      if (due.length === 0) continue;
+      void (async () => {
+        const active = await this.store.listTransactions({ active: true, limit: 100000, offset: 0 });
+        for (const a of due) {
+          const t = active.find((x) => x.stationId === a.stationId && x.connectorId === a.connectorId);
+          const g = this.grants.get(sessionKey(a.stationId, a.connectorId));
+          if (!t || !g) continue;
+          await this.grant(t, g.powerW, g.phases, state.site.supplyVoltage ?? this.options.supplyVoltage);
+        }
+      })().catch((err) => this.warn({ siteId, err }, 'renewal failed'));
+    }
+    // Grants of transactions that ended are forgotten once they expired.
+    for (const [key, g] of this.grants) if (g.expiresAt + this.options.clockSkewS * 1000 < nowMs && !this.isActiveKey(key)) this.grants.delete(key);
+  }
+
+  private isActiveKey(key: string): boolean {
+    const [stationId] = key.split('#');
+    return this.sender.isConnected(stationId!);
+  }
+}
