@@ -47,12 +47,12 @@ describe.each(testDatabases)('site load balancing through the API (%s)', (databa
     fleet = new Fleet({ csmsUrl: server.ocppUrl, stations: 2, prefix: 'BAL-', template: loadTemplate('ac-22kw-wallbox'), scenario: 'none', seed: 1, speed: 1, start: new Date(), tickMs: 50 });
     for (const id of ['CAR-1', 'CAR-2']) await server.api('POST', '/api/v1/id-tags', { idTag: id, status: 'Accepted' });
     fleet.start();
-    await eventually(() => fleet!.stations.every((s) => s.registration === 'Accepted'), 5000);
+    await eventually(() => fleet!.stations.every((s) => s.registration === "Accepted"), 15000);
     fleet.stations[0]!.plugIn(1, car('CAR-1', new Date()));
     fleet.stations[1]!.plugIn(1, car('CAR-2', new Date()));
 
     // 32 A per phase shared by two three-phase cars: 16 A each, 11,040 W.
-    await eventually(() => fleet!.stations.every((s) => Math.abs(s.connector(1).powerW - 11040) < 50), 5000);
+    await eventually(() => fleet!.stations.every((s) => Math.abs(s.connector(1).powerW - 11040) < 50), 15000);
     const site = (await server.api('GET', '/api/v1/sites/depot')).body;
     expect(site.allocation.map((a: any) => Math.round(a.powerW))).toEqual([11040, 11040]);
     expect(site.allocation.every((a: any) => a.grantExpiresAt !== null)).toBe(true);
@@ -66,7 +66,7 @@ describe.each(testDatabases)('site load balancing through the API (%s)', (databa
       periods: [{ from: new Date(now - 1000).toISOString(), to: new Date(now + 3600_000).toISOString(), value: 10000, unit: 'W' }],
     });
     expect(limited.status).toBe(200);
-    await eventually(() => fleet!.stations.every((s) => Math.abs(s.connector(1).powerW - 5000) < 50), 5000);
+    await eventually(() => fleet!.stations.every((s) => Math.abs(s.connector(1).powerW - 5000) < 50), 15000);
     const after = (await server.api('GET', '/api/v1/sites/depot')).body;
     expect(after.nodes[0].limitInForce).toEqual({ maxW: 10000 });
     expect(after.allocation.reduce((sum: number, a: any) => sum + a.powerW, 0)).toBeLessThanOrEqual(10000 + 1e-6);

@@ -112,9 +112,25 @@ export class Fleet {
     this.ticker = setInterval(() => this.tick(), tickMs);
   }
 
-  /** Advances every station to the clock's now: arrivals, departures, power, messages. */
+  /** Called after every simulated second with the fleet's state at that instant (tests, meters). */
+  onSecond?: (now: Date) => void;
+  private lastStep: number | undefined;
+
+  /**
+   * Advances every station to the clock's now, one simulated second at a time, so that all
+   * stations are observed at the same instants (a site's load is a sum over stations).
+   */
   tick(): void {
-    const now = this.clock.now();
+    const target = this.clock.now().getTime();
+    let t = this.lastStep ?? target - 1;
+    while (t < target) {
+      t = Math.min(t + 1000, target);
+      this.step(new Date(t));
+    }
+    this.lastStep = t;
+  }
+
+  private step(now: Date): void {
     const t = now.getTime();
     while (this.nextVisit < this.visits.length && this.visits[this.nextVisit]!.vehicle.arrival.getTime() <= t) {
       const visit = this.visits[this.nextVisit++]!;
@@ -138,6 +154,7 @@ export class Fleet {
       void station.unplug(visit.connectorId).catch(() => {});
     }
     for (const s of this.stations) s.tick(now);
+    this.onSecond?.(now);
   }
 
   stop(): void {
