@@ -1,6 +1,6 @@
 import { allocate, type Allocation, type ReservedPower } from '../charging/balancer/allocate.js';
 import type { ChargingProfile } from '../charging/profiles/model.js';
-import { flattenSite, limitOfNodeAt, sessionKey, type ChargingSessionDemand, type Site, type StationElectricalSpec } from '../charging/site/model.js';
+import { flattenSite, limitOfNodeAt, sessionKey, siteOverWindow, type ChargingSessionDemand, type Site, type StationElectricalSpec } from '../charging/site/model.js';
 import type { LiveLoad } from './live-load.js';
 import type { Clock, CommandSender, EventBus, Store } from './ports.js';
 import { siteModel, type StoredSite } from './sites.js';
@@ -177,50 +177,60 @@ export class SiteBalancer {
     const sessions: ChargingSessionDemand[] = [];
     const reserved: ReservedPower[] = [];
     const connectedTx: Transaction[] = [];
-    for (const t of active) {
-      const spec = specOf.get(t.stationId)!;
-      const connector = spec.connectors.find((c) => c.connectorId === t.connectorId);
-      if (!connector) continue;
-      const key = sessionKey(t.stationId, t.connectorId);
-      const grant = this.grants.get(key);
-      const vehiclePhases = this.vehiclePhases(spec, t);
-      if (!this.sender.isConnected(t.stationId)) {
-        // Offline: until its grant runs out the station may still draw it; afterwards its failsafe default.
-        const stillGranted = grant && grant.expiresAt + this.options.clockSkewS * 1000 > nowMs;
-        const powerW = stillGranted ? grant!.powerW : (this.defaultPowerW.get(key) ?? connector.maxPowerW);
-        reserved.push({ stationId: t.stationId, connectorId: t.connectorId, powerW, phases: vehiclePhases });
-        continue;
+    /** What each session's connector may draw right now: its valid grant, else its failsafe default. */
+    const mayDrawNow: number[] = [];
+    const txOn = new Map(active.map((t) => [sessionKey(t.stationId, t.connectorId), t]));
+    for (const spec of state.stations) {
+      const connected = this.sender.isConnected(spec.stationId);
+      for (const connector of spec.connectors) {
+        const key = sessionKey(spec.stationId, connector.connectorId);
+        const t = txOn.get(key);
+        const grant = this.grants.get(key);
+        const validGrant = grant && (!t || grant.transactionId === t.id) && grant.expiresAt + this.options.clockSkewS * 1000 > nowMs ? grant : undefined;
+        const fallback = this.defaultPowerW.get(key) ?? 0;
+        const phases = t ? this.vehiclePhases(spec, t) : spec.kind === 'DC' ? 3 : spec.phases;
+        if (!connected || !t) {
+          // Nothing to change here, but it counts: an offline station may draw its grant until it
+          // expires and its default after; an idle connector may start drawing its default any moment.
+          const powerW = validGrant ? validGrant.powerW : fallback;
+          if (powerW > 0) reserved.push({ stationId: spec.stationId, connectorId: connector.connectorId, powerW, phases });
+          continue;
+        }
+        connectedTx.push(t);
+        mayDrawNow.push(validGrant ? validGrant.powerW : fallback);
+        const measured = this.liveLoad.of(t.stationId, t.connectorId);
+        sessions.push({
+          stationId: t.stationId,
+          connectorId: t.connectorId,
+          vehiclePhases: phases,
+          minPowerW: spec.kind === 'AC' ? 6 * voltage * Math.min(phases, spec.phases) : 0,
+          maxPowerW: connector.maxPowerW,
+          measuredPowerW: measured?.powerW,
+          previousAllocationW: validGrant?.powerW,
+        });
       }
-      connectedTx.push(t);
-      const measured = this.liveLoad.of(t.stationId, t.connectorId);
-      sessions.push({
-        stationId: t.stationId,
-        connectorId: t.connectorId,
-        vehiclePhases,
-        minPowerW: spec.kind === 'AC' ? 6 * voltage * Math.min(vehiclePhases, spec.phases) : 0,
-        maxPowerW: connector.maxPowerW,
-        measuredPowerW: measured?.powerW,
-        previousAllocationW: grant?.powerW,
-      });
     }
-    const allocation = allocate({ site: state.site, stations: state.stations, sessions, now, reserved });
+    // A grant lasts until its TxProfile expires: it must fit every limit in force until then.
+    const until = new Date(nowMs + (this.options.txProfileValidityS + this.options.clockSkewS) * 1000);
+    const allocation = allocate({ site: siteOverWindow(state.site, now, until), stations: state.stations, sessions, now, reserved });
     state.lastAllocation = allocation;
     state.lastRunAt = now.toISOString();
 
+    // Lower first and wait for the stations to accept, then raise: at no moment does the sum of
+    // what stations may draw exceed what the new allocation counted.
+    const changes = allocation.sessions.map((a, i) => ({ a, t: connectedTx[i]!, before: mayDrawNow[i]! }));
+    const lowering = changes.filter((c) => c.a.powerW < c.before - 1 || (!this.grants.get(sessionKey(c.a.stationId, c.a.connectorId)) && Math.abs(c.a.powerW - c.before) <= 1));
+    const raising = changes.filter((c) => c.a.powerW > c.before + 1);
+    await Promise.all(lowering.map((c) => this.grant(c.t, c.a.powerW, c.a.phases, voltage)));
     await Promise.all(
-      allocation.sessions.map(async (a, i) => {
-        const t = connectedTx[i]!;
-        const key = sessionKey(a.stationId, a.connectorId);
-        const grant = this.grants.get(key);
-        const unchanged = grant && grant.transactionId === t.id && Math.abs(grant.powerW - a.powerW) < 1;
-        if (unchanged) return;
-        const raising = !grant || a.powerW > grant.powerW;
-        if (raising && grant && grant.transactionId === t.id && nowMs - grant.sentAt < this.options.minUpdateIntervalS * 1000) {
-          // Raised again soon: wait, so a charger is not flooded; the next round picks it up.
+      raising.map(async (c) => {
+        const grant = this.grants.get(sessionKey(c.a.stationId, c.a.connectorId));
+        if (grant && grant.transactionId === c.t.id && nowMs - grant.sentAt < this.options.minUpdateIntervalS * 1000) {
+          // Raised again soon: wait, so a charger is not flooded; a later round raises it.
           setTimeout(() => this.schedule(siteId), this.options.minUpdateIntervalS * 1000).unref();
           return;
         }
-        await this.grant(t, a.powerW, a.phases, voltage);
+        await this.grant(c.t, c.a.powerW, c.a.phases, voltage);
       }),
     );
     return allocation;

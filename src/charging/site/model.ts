@@ -114,3 +114,15 @@ export function limitOfNodeAt(node: SiteNode, t: Date): { maxW?: number; maxA?: 
   }
   return result;
 }
+
+/**
+ * The site as it must be seen for something that holds over [from, to]: every cap that is in force
+ * at any moment of the window applies throughout it. A grant that lasts until `to` then fits a
+ * curtailment that begins before it ends.
+ */
+export function siteOverWindow<T extends SiteNode>(node: T, from: Date, to: Date): T {
+  const overrides = (node.overrides ?? [])
+    .filter((o) => o.from.getTime() < to.getTime() && o.to.getTime() > from.getTime())
+    .map((o) => ({ from, to: new Date(to.getTime() + 1), limit: o.limit }));
+  return { ...node, overrides, groups: node.groups.map((g) => siteOverWindow(g, from, to)) };
+}
