@@ -10,6 +10,7 @@ import { AuthorizationService } from './domain/authorization.js';
 import { InProcessEventBus, systemClock } from './domain/events.js';
 import type { Clock } from './domain/ports.js';
 import { ChargingProfileService } from './domain/charging-profiles.js';
+import { FailsafeInstaller } from './domain/failsafe.js';
 import { LiveLoad } from './domain/live-load.js';
 import { SiteBalancer } from './domain/site-balancer.js';
 import { StationService } from './domain/stations.js';
@@ -59,11 +60,25 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
   const commands = new LocalCommandSender(registry, services, metrics);
   chargingProfiles.useSender(commands);
   const liveLoad = new LiveLoad(events);
-  const balancer = new SiteBalancer(store, events, clock, commands, liveLoad, {
-    ...config.smartCharging.balancer,
-    supplyVoltage: config.smartCharging.supplyVoltage,
-    log: log.child({ component: 'balancer' }),
-  });
+  const failsafe = new FailsafeInstaller(
+    store,
+    events,
+    clock,
+    commands,
+    chargingProfiles,
+    () => balancer,
+    { horizonS: config.smartCharging.balancer.failsafeHorizonS, fraction: config.smartCharging.balancer.failsafeFraction },
+    log.child({ component: 'failsafe' }),
+  );
+  const balancer: SiteBalancer = new SiteBalancer(
+    store,
+    events,
+    clock,
+    commands,
+    liveLoad,
+    { ...config.smartCharging.balancer, supplyVoltage: config.smartCharging.supplyVoltage, log: log.child({ component: 'balancer' }) },
+    (siteId, stationIds) => failsafe.install(siteId, stationIds),
+  );
   if (config.smartCharging.verifyProfiles) {
     services.afterProfileInstalled = (stationId, connectorId, unit) => {
       // After the answer has gone back to the caller: ask the station what it now does.

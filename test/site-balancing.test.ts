@@ -33,7 +33,7 @@ describe.each(testDatabases)('site load balancing through the API (%s)', (databa
         supplyVoltage: 230,
         verifyProfiles: false,
         verifyDurationS: 3600,
-        balancer: { enabled: true, txProfileValidityS: 300, renewBeforeS: 60, clockSkewS: 5, minUpdateIntervalS: 0, debounceMs: 20, housekeepingMs: 100, failsafeHorizonS: 3600 },
+        balancer: { enabled: true, txProfileValidityS: 300, renewBeforeS: 60, clockSkewS: 5, minUpdateIntervalS: 0, debounceMs: 20, housekeepingMs: 100, failsafeHorizonS: 3600, failsafeFraction: 0.5 },
       },
     });
     const put = await server.api('PUT', '/api/v1/sites/depot', {
@@ -48,6 +48,16 @@ describe.each(testDatabases)('site load balancing through the API (%s)', (databa
     for (const id of ['CAR-1', 'CAR-2']) await server.api('POST', '/api/v1/id-tags', { idTag: id, status: 'Accepted' });
     fleet.start();
     await eventually(() => fleet!.stations.every((s) => s.registration === "Accepted"), 15000);
+    // Each station got its failsafe: its physical maximum, and a default that fits the group if both
+    // draw it at once (32 A / 2 stations, of which the configured half: 8 A).
+    await eventually(() => fleet!.stations.every((s) => s.profiles.length === 2), 15000);
+    const held = fleet.stations[0]!.profiles.map((p) => [p.profile.chargingProfilePurpose, p.profile.chargingSchedule.chargingRateUnit, p.profile.chargingSchedule.chargingSchedulePeriod[0]!.limit]);
+    expect(held).toEqual([
+      ['ChargePointMaxProfile', 'A', 32],
+      ['TxDefaultProfile', 'A', 8],
+    ]);
+    const recorded = (await server.api('GET', '/api/v1/stations/BAL-1/charging-profiles')).body.items;
+    expect(recorded.map((p: any) => p.source)).toEqual(['failsafe', 'failsafe']);
     fleet.stations[0]!.plugIn(1, car('CAR-1', new Date()));
     fleet.stations[1]!.plugIn(1, car('CAR-2', new Date()));
 

@@ -55,6 +55,7 @@ export const ConfigSchema = Type.Object(
             debounceMs: Type.Integer({ minimum: 0, default: 200 }),
             housekeepingMs: Type.Integer({ minimum: 50, default: 5000 }),
             failsafeHorizonS: Type.Integer({ minimum: 0, default: 86400, description: 'failsafe defaults also fit limits that start within this horizon' }),
+            failsafeFraction: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.5, description: 'share of the largest safe default that stations get as their TxDefaultProfile' }),
           },
           { default: {}, additionalProperties: false },
         ),

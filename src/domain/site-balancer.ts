@@ -1,5 +1,5 @@
 import { allocate, type Allocation, type ReservedPower } from '../charging/balancer/allocate.js';
-import type { ChargingProfile } from '../charging/profiles/model.js';
+import { txProfileExpiresAt, txProfileForAllocation } from '../charging/envelope/envelope.js';
 import { flattenSite, limitOfNodeAt, sessionKey, siteOverWindow, type ChargingSessionDemand, type Site, type StationElectricalSpec } from '../charging/site/model.js';
 import type { LiveLoad } from './live-load.js';
 import type { Clock, CommandSender, EventBus, Store } from './ports.js';
@@ -60,6 +60,8 @@ export class SiteBalancer {
   private readonly grants = new Map<string, Grant>();
   /** Power a connector may draw without a grant: the failsafe default (W). */
   private readonly defaultPowerW = new Map<string, number>();
+  /** Each station's TxDefaultProfile, for the tail of the TxProfiles it is sent. */
+  private readonly failsafeDefault = new Map<string, { unit: 'A' | 'W'; limit: number }>();
   private housekeeping?: NodeJS.Timeout;
   private sending = new Map<string, Promise<void>>();
 
@@ -132,9 +134,10 @@ export class SiteBalancer {
     return state;
   }
 
-  /** Sets what a connector may draw without a grant (its failsafe TxDefaultProfile), for reservations. */
-  setDefaultPower(stationId: string, connectorId: number, powerW: number): void {
-    this.defaultPowerW.set(sessionKey(stationId, connectorId), powerW);
+  /** A station's failsafe: its TxDefaultProfile limit and what each connector may draw under it. */
+  setFailsafe(stationId: string, txDefault: { unit: 'A' | 'W'; limit: number }, connectorIds: number[], powerW: number): void {
+    this.failsafeDefault.set(stationId, txDefault);
+    for (const c of connectorIds) this.defaultPowerW.set(sessionKey(stationId, c), powerW);
   }
 
   siteState(siteId: string): SiteState | undefined {
@@ -186,7 +189,8 @@ export class SiteBalancer {
         const key = sessionKey(spec.stationId, connector.connectorId);
         const t = txOn.get(key);
         const grant = this.grants.get(key);
-        const validGrant = grant && (!t || grant.transactionId === t.id) && grant.expiresAt + this.options.clockSkewS * 1000 > nowMs ? grant : undefined;
+        // The TxProfile carries the clock-skew margin itself, so a grant ends exactly at expiresAt.
+        const validGrant = grant && (!t || grant.transactionId === t.id) && grant.expiresAt > nowMs ? grant : undefined;
         const fallback = this.defaultPowerW.get(key) ?? 0;
         const phases = t ? this.vehiclePhases(spec, t) : spec.kind === 'DC' ? 3 : spec.phases;
         if (!connected || !t) {
@@ -253,23 +257,20 @@ export class SiteBalancer {
     const run = previous.then(async () => {
       const now = this.clock.now();
       const validity = this.options.txProfileValidityS;
-      const profile: ChargingProfile = {
+      const { profile } = txProfileForAllocation({ powerW, phases }, { transactionId: t.id, connectorId: t.connectorId }, now, {
+        validForS: validity,
+        unit: 'W',
+        supplyVoltage: voltage,
         chargingProfileId: balancerProfileId(t.connectorId),
-        transactionId: t.id,
         stackLevel: 0,
-        chargingProfilePurpose: 'TxProfile',
-        chargingProfileKind: 'Absolute',
-        chargingSchedule: {
-          startSchedule: now.toISOString(),
-          duration: validity,
-          chargingRateUnit: 'W',
-          chargingSchedulePeriod: [{ startPeriod: 0, limit: Math.floor(powerW * 10) / 10, numberPhases: phases }],
-        },
-      };
+        clockSkewS: this.options.clockSkewS,
+        // Without a known failsafe the tail cannot go below the grant itself.
+        txDefault: this.failsafeDefault.get(t.stationId) ?? { unit: 'W', limit: powerW },
+      });
       try {
         const answer = await this.sender.send(t.stationId, 'SetChargingProfile', { connectorId: t.connectorId, csChargingProfiles: profile }, { source: 'balancer' });
         if (answer.status === 'Accepted') {
-          this.grants.set(key, { powerW, phases, transactionId: t.id, expiresAt: now.getTime() + validity * 1000, sentAt: now.getTime() });
+          this.grants.set(key, { powerW, phases, transactionId: t.id, expiresAt: txProfileExpiresAt(now, validity).getTime(), sentAt: now.getTime() });
         } else {
           this.warn({ stationId: t.stationId, connectorId: t.connectorId, answer }, 'station rejected the balancer profile');
         }

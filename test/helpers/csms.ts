@@ -6,6 +6,7 @@ import pino from 'pino';
 import { RPCClient } from 'ocpp-rpc';
 import { createCsms, type Csms } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
+import type { Clock } from '../../src/domain/ports.js';
 
 /** The databases every storage test runs against: SQLite always, PostgreSQL when AMPYARD_TEST_POSTGRES_URL is set. */
 export const testDatabases: Array<'sqlite' | 'postgres'> = process.env.AMPYARD_TEST_POSTGRES_URL ? ['sqlite', 'postgres'] : ['sqlite'];
@@ -56,11 +57,11 @@ export interface TestCsms {
 }
 
 /** Starts a real CSMS on 127.0.0.1 with a random port and a fresh database. */
-export async function startCsms(overrides: Partial<Config> & { database?: 'sqlite' | 'postgres' } = {}): Promise<TestCsms> {
-  const { database = 'sqlite', ...rest } = overrides;
+export async function startCsms(overrides: Partial<Config> & { database?: 'sqlite' | 'postgres'; clock?: Clock } = {}): Promise<TestCsms> {
+  const { database = 'sqlite', clock, ...rest } = overrides;
   const db = await freshDatabase(database);
   const config = { ...loadConfig({ flags: { host: '127.0.0.1', port: 0, db: db.url, registration: 'open', logLevel: 'silent' } }), ...rest };
-  const csms = await createCsms(config, { logger: pino({ level: config.logLevel }) });
+  const csms = await createCsms(config, { logger: pino({ level: config.logLevel }), clock });
   const urls = await csms.start();
   return {
     csms,
