@@ -36,6 +36,8 @@ export interface FleetOptions {
   reconnectMaxMs?: number;
   callTimeoutMs?: number;
   log?: (event: string, details?: object) => void;
+  /** A clock to share (e.g. with a CSMS in the same process); default a new SpeedClock from start and speed. */
+  clock?: SpeedClock;
 }
 
 interface PlannedVisit {
@@ -61,7 +63,7 @@ export class Fleet {
 
   constructor(private readonly opts: FleetOptions) {
     this.random = mulberry32(opts.seed);
-    this.clock = new SpeedClock(opts.start, opts.speed);
+    this.clock = opts.clock ?? new SpeedClock(opts.start, opts.speed);
     this.stations = Array.from(
       { length: opts.stations },
       (_, i) =>
