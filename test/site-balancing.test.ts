@@ -88,4 +88,29 @@ describe.each(testDatabases)('site load balancing through the API (%s)', (databa
     expect((await server.api('PUT', '/api/v1/sites/bad', { name: 'Bad', groups: [{ id: 'X' }, { id: 'X' }] })).status).toBe(400);
     expect((await server.api('PUT', '/api/v1/sites/bad', { name: 'Bad', limit: { value: -1, unit: 'W' } })).status).toBe(400);
   });
+
+  it('gives a higher priority class its full power first under the priority strategy', async () => {
+    server = await startCsms({
+      database,
+      smartCharging: {
+        supplyVoltage: 230,
+        verifyProfiles: false,
+        verifyDurationS: 3600,
+        balancer: { enabled: true, txProfileValidityS: 300, renewBeforeS: 60, clockSkewS: 5, minUpdateIntervalS: 0, debounceMs: 20, housekeepingMs: 100, failsafeHorizonS: 3600, failsafeFraction: 0.5 },
+      },
+    });
+    await server.api('PUT', '/api/v1/sites/yard', {
+      name: 'Yard',
+      strategy: 'priority',
+      groups: [{ id: 'F1', limit: { value: 40, unit: 'A' }, stations: [{ id: 'PRI-1', maxPowerW: 22080, priority: 1 }, { id: 'PRI-2', maxPowerW: 22080 }] }],
+    });
+    fleet = new Fleet({ csmsUrl: server.ocppUrl, stations: 2, prefix: 'PRI-', template: loadTemplate('ac-22kw-wallbox'), scenario: 'none', seed: 1, speed: 1, start: new Date(), tickMs: 50 });
+    for (const id of ['CAR-1', 'CAR-2']) await server.api('POST', '/api/v1/id-tags', { idTag: id, status: 'Accepted' });
+    fleet.start();
+    await eventually(() => fleet!.stations.every((s) => s.profiles.length === 2), 15000);
+    fleet.stations[0]!.plugIn(1, car('CAR-1', new Date()));
+    fleet.stations[1]!.plugIn(1, car('CAR-2', new Date()));
+    // 40 A: the priority station takes its 32 A, the other the remaining 8 A.
+    await eventually(() => Math.abs(fleet!.stations[0]!.connector(1).powerW - 22080) < 50 && Math.abs(fleet!.stations[1]!.connector(1).powerW - 5520) < 50, 15000);
+  });
 });

@@ -396,6 +396,7 @@ export async function buildApi(app: FastifyInstance, deps: ApiDeps): Promise<voi
         rotation: Type.Optional(Type.Array(Type.Union([Type.Literal('L1'), Type.Literal('L2'), Type.Literal('L3')]), { minItems: 3, maxItems: 3, uniqueItems: true })),
         connectors: Type.Optional(Type.Integer({ minimum: 1, maximum: 32 })),
         connectorMaxPowerW: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+        priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
       },
       { additionalProperties: false },
     ),
@@ -409,6 +410,7 @@ export async function buildApi(app: FastifyInstance, deps: ApiDeps): Promise<voi
   const SiteBody = Type.Object(
     {
       name: Type.String({ minLength: 1 }),
+      strategy: Type.Optional(Type.Union([Type.Literal('equal-share'), Type.Literal('priority'), Type.Literal('earliest-departure')])),
       limit: Type.Optional(LimitBody),
       supplyVoltage: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
       groups: Type.Optional(Type.Array(Group)),

@@ -40,6 +40,7 @@ interface SiteState {
   stored: StoredSite;
   site: Site;
   stations: StationElectricalSpec[];
+  priorities: Map<string, number>;
   lastAllocation?: Allocation;
   /** The limits in force when last looked at, to notice when one starts or ends. */
   limitsInForce?: string;
@@ -127,8 +128,8 @@ export class SiteBalancer {
   }
 
   private load(stored: StoredSite): SiteState {
-    const { site, stations } = siteModel(stored);
-    const state: SiteState = { stored, site, stations };
+    const { site, stations, priorities } = siteModel(stored);
+    const state: SiteState = { stored, site, stations, priorities };
     this.sites.set(stored.id, state);
     for (const s of stations) this.siteOfStation.set(s.stationId, stored.id);
     return state;
@@ -211,12 +212,20 @@ export class SiteBalancer {
           maxPowerW: connector.maxPowerW,
           measuredPowerW: measured?.powerW,
           previousAllocationW: validGrant?.powerW,
+          priority: state.priorities.get(spec.stationId),
         });
       }
     }
     // A grant lasts until its TxProfile expires: it must fit every limit in force until then.
     const until = new Date(nowMs + (this.options.txProfileValidityS + this.options.clockSkewS) * 1000);
-    const allocation = allocate({ site: siteOverWindow(state.site, now, until), stations: state.stations, sessions, now, reserved });
+    const allocation = allocate({
+      site: siteOverWindow(state.site, now, until),
+      stations: state.stations,
+      sessions,
+      now,
+      reserved,
+      options: { strategy: state.stored.definition.strategy ?? 'equal-share' },
+    });
     state.lastAllocation = allocation;
     state.lastRunAt = now.toISOString();
 

@@ -13,6 +13,8 @@ export type SiteStationEntry =
       connectors?: number;
       /** Per connector, W (default: the station's maxPowerW). */
       connectorMaxPowerW?: number;
+      /** Priority class of this station's sessions under the 'priority' strategy (higher first). */
+      priority?: number;
     };
 
 export interface SiteGroupDefinition {
@@ -25,6 +27,8 @@ export interface SiteGroupDefinition {
 /** The body of PUT /api/v1/sites/{siteId}. */
 export interface SiteDefinition {
   name: string;
+  /** How the balancer shares: equal shares (default), priority classes, or the earliest departure first. */
+  strategy?: 'equal-share' | 'priority' | 'earliest-departure';
   limit?: NodeLimit;
   supplyVoltage?: number;
   groups?: SiteGroupDefinition[];
@@ -56,7 +60,8 @@ export class SiteDefinitionError extends Error {}
  * an electrical spec per station. Throws SiteDefinitionError for a station or group id that
  * appears twice.
  */
-export function siteModel(stored: StoredSite): { site: Site; stations: StationElectricalSpec[] } {
+export function siteModel(stored: StoredSite): { site: Site; stations: StationElectricalSpec[]; priorities: Map<string, number> } {
+  const priorities = new Map<string, number>();
   const seenStations = new Set<string>();
   const seenNodes = new Set<string>([stored.id]);
   const stations: StationElectricalSpec[] = [];
@@ -68,6 +73,7 @@ export function siteModel(stored: StoredSite): { site: Site; stations: StationEl
       const e = typeof entry === 'string' ? { id: entry } : entry;
       if (seenStations.has(e.id)) throw new SiteDefinitionError(`station ${e.id} appears more than once in the site`);
       seenStations.add(e.id);
+      if ('priority' in e && e.priority !== undefined) priorities.set(e.id, e.priority);
       const maxPowerW = e.maxPowerW ?? defaultStationSpec.maxPowerW;
       const count = e.connectors ?? defaultStationSpec.connectors;
       stations.push({
@@ -100,5 +106,5 @@ export function siteModel(stored: StoredSite): { site: Site; stations: StationEl
   for (const l of stored.externalLimits) {
     if (!seenNodes.has(l.nodeId)) throw new SiteDefinitionError(`external limit for unknown node ${l.nodeId}`);
   }
-  return { site, stations };
+  return { site, stations, priorities };
 }

@@ -51,8 +51,14 @@
  * - Reserved power (a station that lost its connection and keeps drawing its last allocation
  *   until its TxProfile expires) is counted on every limit on the station's path. A session on
  *   a reserved connector is held at the reserved power (`held`). When reserved power alone
- *   already exceeds a limit, nothing else under that limit gets more than 0 or its floor can
- *   not be admitted; the node reports the overload instead of hiding it.
+ *   already exceeds a limit, nothing else under that limit is admitted or raised; the node
+ *   reports the overload instead of hiding it.
+ *
+ * Cost. Every limit is a constraint (one per W limit, one per phase of an A limit, one per
+ * station); each session lists the few constraints on its path (O(depth)). Filling is event
+ * driven: a session starts rising, reaches its cap, or a constraint fills, found with a heap;
+ * each event touches only the constraints of one session, and each constraint's member list is
+ * walked once, when it fills. So a rebalance is O(n · depth · log n), not sessions × nodes.
  */
 import {
   limitOfNodeAt,
@@ -116,8 +122,8 @@ export interface SessionAllocation {
   currentA: number;
   /** Phases the session draws on: AC min(vehicle, station); DC 3. */
   phases: 1 | 2 | 3;
-  /** The site phases those are, after the station's rotation. */
-  sitePhases: Phase[];
+  /** The site phases those are, after the station's rotation (shared between sessions: do not modify). */
+  sitePhases: readonly Phase[];
   /** Exactly when powerW is 0. */
   paused: boolean;
   /** The connector has reserved power: the session is held at it, the balancer cannot change it. */
@@ -154,8 +160,12 @@ interface StationEntry {
   path: number[];
   /** Index of the station's own maxPowerW constraint. */
   constraint: number;
-  sessionConnectors: Set<number>;
-  reservedW: Map<number, number>;
+  /** Connectors with a session (a station has few: a list beats a Set). */
+  sessionConnectors: number[];
+  /** Reserved power per connector, created only for stations that have some. */
+  reservedW?: Map<number, number>;
+  /** The site phases a load with 1, 2 or 3 phases uses, computed once per station and shared. */
+  sitePhases: Array<readonly Phase[] | undefined>;
 }
 
 // Session states during filling.
@@ -197,20 +207,23 @@ export function allocate(input: AllocationInput): Allocation {
   const specs = new Map<string, StationElectricalSpec>();
   for (const spec of input.stations) specs.set(spec.stationId, spec);
   const entries = new Map<string, StationEntry>();
-  const stationOf = (stationId: string, what: string): StationEntry => {
+  const phasesOn = (station: StationEntry, requested: 1 | 2 | 3): readonly Phase[] =>
+    station.sitePhases[requested] ??= sitePhasesOf(station.spec, requested);
+  // `what` names the caller in an error; a function so that the text is only built when needed.
+  const stationOf = (stationId: string, what: () => string): StationEntry => {
     const known = entries.get(stationId);
     if (known) return known;
     const spec = specs.get(stationId);
-    if (!spec) throw new RangeError(`${what} on unknown station ${stationId}`);
+    if (!spec) throw new RangeError(`${what()} on unknown station ${stationId}`);
     const path = pathOfStation.get(stationId);
-    if (!path) throw new RangeError(`${what} on station ${stationId}, which is not in site ${input.site.id}`);
-    const entry = { spec, path, constraint: limit.push(spec.maxPowerW) - 1, sessionConnectors: new Set<number>(), reservedW: new Map<number, number>() };
+    if (!path) throw new RangeError(`${what()} on station ${stationId}, which is not in site ${input.site.id}`);
+    const entry: StationEntry = { spec, path, constraint: limit.push(spec.maxPowerW) - 1, sessionConnectors: [], sitePhases: [] };
     entries.set(stationId, entry);
     return entry;
   };
 
   /** Appends the constraints a load of 1 W on this station and these site phases counts against, with its coefficient in each. */
-  const appendTerms = (station: StationEntry, sitePhases: Phase[], cs: number[], as: number[]) => {
+  const appendTerms = (station: StationEntry, sitePhases: readonly Phase[], cs: number[], as: number[]) => {
     cs.push(station.constraint);
     as.push(1);
     const perPhase = 1 / (voltage * sitePhases.length);
@@ -224,24 +237,26 @@ export function allocate(input: AllocationInput): Allocation {
   };
 
   // ---- Reserved power. ----
-  const reservedLoads: Array<{ terms: { cs: number[]; as: number[] }; powerW: number; stationId: string; sitePhases: Phase[] }> = [];
+  const reservedLoads: Array<{ terms: { cs: number[]; as: number[] }; powerW: number; path: number[]; sitePhases: readonly Phase[] }> = [];
   // In a fixed order, like the sessions, so that the sums do not depend on how the input is listed.
   const reserved = [...(input.reserved ?? [])].sort((a, b) => compareKeys(a, b) || a.powerW - b.powerW || a.phases - b.phases);
   for (const r of reserved) {
-    const station = stationOf(r.stationId, `reserved power on connector ${r.connectorId}`);
-    const sitePhases = sitePhasesOf(station.spec, r.phases);
+    const station = stationOf(r.stationId, () => `reserved power on connector ${r.connectorId}`);
+    const sitePhases = phasesOn(station, r.phases);
+    station.reservedW ??= new Map();
     station.reservedW.set(r.connectorId, (station.reservedW.get(r.connectorId) ?? 0) + r.powerW);
     const terms = { cs: [] as number[], as: [] as number[] };
     appendTerms(station, sitePhases, terms.cs, terms.as);
-    reservedLoads.push({ terms, powerW: r.powerW, stationId: r.stationId, sitePhases });
+    reservedLoads.push({ terms, powerW: r.powerW, path: station.path, sitePhases });
   }
 
   // ---- Sessions: phases, floor, cap, terms. ----
   // Sessions are numbered internally in rank order (see rankSessions), not in input order, so
   // that every sum and every tie below is taken in the same order however the input is listed.
-  const inputIndex = rankSessions(input.sessions);
-  const ranked = inputIndex.map((k) => input.sessions[k]);
-  const sessionCount = ranked.length;
+  const asGiven = readDemands(input.sessions);
+  const inputIndex = rankSessions(asGiven);
+  const d = reorder(asGiven, inputIndex);
+  const sessionCount = inputIndex.length;
   const floor = new Float64Array(sessionCount);
   const cap = new Float64Array(sessionCount);
   const physicalCap = new Float64Array(sessionCount);
@@ -249,44 +264,44 @@ export function allocate(input: AllocationInput): Allocation {
   const state = new Uint8Array(sessionCount).fill(settled);
   const held = new Uint8Array(sessionCount);
   const phaseCount = new Uint8Array(sessionCount);
-  const sessionPhases: Phase[][] = [];
+  const sessionPhases: Array<readonly Phase[]> = [];
   const sessionPath: number[][] = [];
   const termStart = new Int32Array(sessionCount + 1);
   const termC: number[] = [];
   const termA: number[] = [];
   for (let i = 0; i < sessionCount; i++) {
-    const s = ranked[i];
-    const station = stationOf(s.stationId, `session on connector ${s.connectorId}`);
+    const stationId = d.stationId[i];
+    const connectorId = d.connectorId[i];
+    const station = stationOf(stationId, () => `session on connector ${connectorId}`);
     const spec = station.spec;
-    if (station.sessionConnectors.has(s.connectorId)) throw new RangeError(`two sessions on connector ${sessionKey(s.stationId, s.connectorId)}`);
-    station.sessionConnectors.add(s.connectorId);
-    const connector = spec.connectors.find((c) => c.connectorId === s.connectorId);
-    if (!connector) throw new RangeError(`station ${s.stationId} has no connector ${s.connectorId}`);
-    const sitePhases = sitePhasesOf(spec, s.vehiclePhases);
+    if (station.sessionConnectors.includes(connectorId)) throw new RangeError(`two sessions on connector ${sessionKey(stationId, connectorId)}`);
+    station.sessionConnectors.push(connectorId);
+    let connector: StationElectricalSpec['connectors'][number] | undefined;
+    for (const candidate of spec.connectors) if (candidate.connectorId === connectorId) connector = candidate;
+    if (!connector) throw new RangeError(`station ${stationId} has no connector ${connectorId}`);
+    const sitePhases = phasesOn(station, d.vehiclePhases[i] as 1 | 2 | 3);
     const p = sitePhases.length;
     sessionPhases.push(sitePhases);
     sessionPath.push(station.path);
     phaseCount[i] = p;
     const physical = Math.min(
-      s.maxPowerW,
+      d.maxPowerW[i],
       connector.maxPowerW,
       spec.kind === 'AC' && connector.maxCurrentA !== undefined ? connector.maxCurrentA * voltage * p : Infinity,
       spec.maxPowerW,
     );
-    if (!Number.isFinite(physical)) throw new RangeError(`session on ${sessionKey(s.stationId, s.connectorId)} has no finite maximum power`);
+    if (!Number.isFinite(physical)) throw new RangeError(`session on ${sessionKey(stationId, connectorId)} has no finite maximum power`);
     physicalCap[i] = Math.max(0, physical);
-    floor[i] = Math.max(0, s.minPowerW, spec.kind === 'AC' ? acMinimumCurrentA * voltage * p : 0);
+    floor[i] = Math.max(0, d.minPowerW[i], spec.kind === 'AC' ? acMinimumCurrentA * voltage * p : 0);
     cap[i] = physicalCap[i];
-    const previous = s.previousAllocationW;
-    if (s.measuredPowerW !== undefined && previous !== undefined) {
-      const margin = Math.max(options.safetyMarginW, options.safetyMarginFraction * previous);
-      if (s.measuredPowerW < previous - margin) {
-        cap[i] = Math.min(cap[i], Math.max(floor[i], Math.max(0, s.measuredPowerW) + margin));
-      }
-    }
+    const previous = d.previousW[i];
+    const measured = d.measuredW[i];
+    // NaN (unknown) fails every comparison, so the rule only applies when both are known.
+    const margin = Math.max(options.safetyMarginW, options.safetyMarginFraction * previous);
+    if (measured < previous - margin) cap[i] = Math.min(cap[i], Math.max(floor[i], Math.max(0, measured) + margin));
     termStart[i] = termC.length;
     appendTerms(station, sitePhases, termC, termA);
-    const reservedW = station.reservedW.get(s.connectorId);
+    const reservedW = station.reservedW?.get(connectorId);
     if (reservedW !== undefined) {
       held[i] = 1;
       value[i] = reservedW;
@@ -303,7 +318,7 @@ export function allocate(input: AllocationInput): Allocation {
   }
 
   // ---- Admission: floors in rank order; a session whose floor does not fit is paused. ----
-  const members: number[][] = Array.from({ length: constraintCount() }, () => []);
+  const admitted = new Uint8Array(sessionCount);
   for (let i = 0; i < sessionCount; i++) {
     if (held[i]) continue;
     if (floor[i] > cap[i]) continue; // cannot charge at all: paused
@@ -312,36 +327,70 @@ export function allocate(input: AllocationInput): Allocation {
       admissible = fits(base[termC[k]] + termA[k] * floor[i], limits[termC[k]]);
     }
     if (!admissible) continue;
-    for (let k = termStart[i]; k < termStart[i + 1]; k++) {
-      base[termC[k]] += termA[k] * floor[i];
-      members[termC[k]].push(i);
-    }
+    for (let k = termStart[i]; k < termStart[i + 1]; k++) base[termC[k]] += termA[k] * floor[i];
+    admitted[i] = 1;
     value[i] = floor[i];
     state[i] = floor[i] === cap[i] ? settled : atFloor;
+  }
+
+  // The admitted sessions under each constraint, in rank order: members of c are
+  // memberList[memberStart[c] .. memberStart[c + 1]).
+  const memberStart = new Int32Array(constraintCount() + 1);
+  for (let i = 0; i < sessionCount; i++) {
+    if (admitted[i]) for (let k = termStart[i]; k < termStart[i + 1]; k++) memberStart[termC[k] + 1]++;
+  }
+  for (let c = 0; c < constraintCount(); c++) memberStart[c + 1] += memberStart[c];
+  const memberList = new Int32Array(memberStart[constraintCount()]);
+  const memberFill = memberStart.slice(0, constraintCount());
+  for (let i = 0; i < sessionCount; i++) {
+    if (admitted[i]) for (let k = termStart[i]; k < termStart[i + 1]; k++) memberList[memberFill[termC[k]]++] = i;
   }
 
   // ---- Progressive filling, class by class. ----
   const rate = new Float64Array(constraintCount());
   const risingCount = new Int32Array(constraintCount());
-  const version = new Int32Array(constraintCount());
   const saturated = new Uint8Array(constraintCount());
+  // The heap holds at most one live entry per constraint: the level in `scheduledAt`, with
+  // `version` telling it from superseded ones. An entry may be early (the constraint's rate
+  // fell since) but never late: a change that makes a constraint fill sooner pushes a new
+  // entry; one that makes it fill later leaves the old entry, which is checked when it comes up.
+  const version = new Int32Array(constraintCount());
+  const scheduledAt = new Float64Array(constraintCount()).fill(Infinity);
   const heap = new EventHeap();
+  // Constraints changed by the events of one level, rescheduled once afterwards.
+  const dirty: number[] = [];
+  const isDirty = new Uint8Array(constraintCount());
 
-  const schedule = (c: number, level: number) => {
-    version[c]++;
-    if (risingCount[c] > 0 && !saturated[c]) heap.push(Math.max(level, (limits[c] - base[c]) / rate[c]), c, version[c]);
+  const tightLevel = (c: number) => (risingCount[c] > 0 ? (limits[c] - base[c]) / rate[c] : Infinity);
+  const touch = (c: number) => {
+    if (!isDirty[c]) {
+      isDirty[c] = 1;
+      dirty.push(c);
+    }
   };
-  const startRising = (i: number, level: number) => {
+  const reschedule = (level: number) => {
+    for (const c of dirty) {
+      isDirty[c] = 0;
+      if (saturated[c]) continue;
+      const at = Math.max(level, tightLevel(c));
+      if (at < scheduledAt[c]) {
+        scheduledAt[c] = at;
+        heap.push(at, c, ++version[c]);
+      }
+    }
+    dirty.length = 0;
+  };
+  const startRising = (i: number) => {
     state[i] = rising;
     for (let k = termStart[i]; k < termStart[i + 1]; k++) {
       const c = termC[k];
       base[c] -= termA[k] * floor[i];
       rate[c] += termA[k];
       risingCount[c]++;
-      schedule(c, level);
+      touch(c);
     }
   };
-  const settle = (i: number, at: number, level: number) => {
+  const settle = (i: number, at: number) => {
     if (state[i] === rising) {
       for (let k = termStart[i]; k < termStart[i + 1]; k++) {
         const c = termC[k];
@@ -349,7 +398,7 @@ export function allocate(input: AllocationInput): Allocation {
         rate[c] -= termA[k];
         // Counting rising sessions lets the rate return to exactly 0 instead of a rounding residue.
         if (--risingCount[c] === 0) rate[c] = 0;
-        schedule(c, level);
+        touch(c);
       }
     }
     // A session settled at its floor is already counted in base.
@@ -358,26 +407,29 @@ export function allocate(input: AllocationInput): Allocation {
   };
   const saturate = (c: number, level: number) => {
     saturated[c] = 1;
-    for (const j of members[c]) {
-      if (state[j] === rising) settle(j, Math.min(level, cap[j]), level);
+    for (let m = memberStart[c]; m < memberStart[c + 1]; m++) {
+      const j = memberList[m];
+      if (state[j] === rising) settle(j, Math.min(level, cap[j]));
       // Waiting at its floor, in this class or a later one: the limit leaves it no more.
-      else if (state[j] === atFloor) settle(j, floor[j], level);
+      else if (state[j] === atFloor) settle(j, floor[j]);
     }
   };
 
-  for (const members of sharingClasses(ranked, options.strategy, nowMs, cap)) {
+  for (const members of sharingClasses(d, options.strategy, nowMs, cap)) {
     const open = members.filter((i) => state[i] === atFloor);
     if (open.length === 0) continue;
-    const byFloor = [...open].sort((a, b) => floor[a] - floor[b] || a - b);
-    const byCap = [...open].sort((a, b) => cap[a] - cap[b] || a - b);
+    const byFloor = sortedBy(open, floor);
+    const byCap = sortedBy(open, cap);
     heap.clear();
+    scheduledAt.fill(Infinity);
     let level = 0;
     let f = 0;
     let u = 0;
     for (;;) {
+      reschedule(level);
       while (f < byFloor.length && state[byFloor[f]] !== atFloor) f++;
       while (u < byCap.length && state[byCap[u]] === settled) u++;
-      while (heap.size > 0 && (heap.topVersion() !== version[heap.topConstraint()] || saturated[heap.topConstraint()])) heap.pop();
+      while (heap.size > 0 && heap.topVersion() !== version[heap.topConstraint()]) heap.pop();
       const nextStart = f < byFloor.length ? floor[byFloor[f]] : Infinity;
       const nextCap = u < byCap.length ? cap[byCap[u]] : Infinity;
       const nextTight = heap.size > 0 ? heap.topLevel() : Infinity;
@@ -387,11 +439,21 @@ export function allocate(input: AllocationInput): Allocation {
       if (nextTight === next) {
         const c = heap.topConstraint();
         heap.pop();
-        saturate(c, level);
-      } else if (nextStart === next) {
-        startRising(byFloor[f], level);
-      } else {
-        settle(byCap[u], cap[byCap[u]], level);
+        scheduledAt[c] = Infinity;
+        const at = tightLevel(c);
+        // The entry was early: the constraint fills later now (or never); look again then.
+        if (at > level) touch(c);
+        else saturate(c, level);
+        continue;
+      }
+      // Every session event at this level at once, so that each constraint is rescheduled once.
+      while (f < byFloor.length && floor[byFloor[f]] === level) {
+        if (state[byFloor[f]] === atFloor) startRising(byFloor[f]);
+        f++;
+      }
+      while (u < byCap.length && cap[byCap[u]] === level) {
+        if (state[byCap[u]] === rising) settle(byCap[u], level);
+        u++;
       }
     }
   }
@@ -406,8 +468,8 @@ export function allocate(input: AllocationInput): Allocation {
     for (let k = termStart[i]; k < termStart[i + 1]; k++) loads[termC[k]] += termA[k] * value[i];
   }
   const keepable = (i: number): number | undefined => {
-    const previous = ranked[i].previousAllocationW;
-    if (held[i] || previous === undefined || previous === value[i]) return undefined;
+    const previous = d.previousW[i];
+    if (held[i] || Number.isNaN(previous) || previous === value[i]) return undefined;
     const threshold = Math.max(options.minChangeW, options.minChangeFraction * previous);
     if (!(Math.abs(previous - value[i]) < threshold)) return undefined;
     if (previous !== 0 && !(previous >= floor[i] && previous <= physicalCap[i])) return undefined;
@@ -432,28 +494,23 @@ export function allocate(input: AllocationInput): Allocation {
   }
 
   // ---- Output. ----
-  const nodes: NodeAllocation[] = tree.map((node, n) => ({
-    nodeId: node.id,
-    powerW: 0,
-    currentA: { L1: 0, L2: 0, L3: 0 },
-    limit: nodeLimits[n],
-  }));
-  const addLoad = (path: number[], powerW: number, sitePhases: Phase[]) => {
+  const nodePowerW = new Float64Array(tree.length);
+  const nodeCurrentA = new Float64Array(tree.length * 3);
+  const addLoad = (path: number[], powerW: number, sitePhases: readonly Phase[]) => {
     if (powerW === 0) return;
     const perPhase = powerW / (voltage * sitePhases.length);
     for (const n of path) {
-      nodes[n].powerW += powerW;
-      for (const phase of sitePhases) nodes[n].currentA[phase] += perPhase;
+      nodePowerW[n] += powerW;
+      for (const phase of sitePhases) nodeCurrentA[n * 3 + phaseIndex(phase)] += perPhase;
     }
   };
-  for (const r of reservedLoads) addLoad(pathOfStation.get(r.stationId)!, r.powerW, r.sitePhases);
+  for (const r of reservedLoads) addLoad(r.path, r.powerW, r.sitePhases);
   const sessions = new Array<SessionAllocation>(sessionCount);
   for (let i = 0; i < sessionCount; i++) {
-    const s = ranked[i];
     if (!held[i]) addLoad(sessionPath[i], value[i], sessionPhases[i]);
     sessions[inputIndex[i]] = {
-      stationId: s.stationId,
-      connectorId: s.connectorId,
+      stationId: d.stationId[i],
+      connectorId: d.connectorId[i],
       powerW: value[i],
       currentA: value[i] / (voltage * phaseCount[i]),
       phases: phaseCount[i] as 1 | 2 | 3,
@@ -462,40 +519,158 @@ export function allocate(input: AllocationInput): Allocation {
       held: held[i] === 1,
     };
   }
+  const nodes: NodeAllocation[] = tree.map((node, n) => ({
+    nodeId: node.id,
+    powerW: nodePowerW[n],
+    currentA: { L1: nodeCurrentA[n * 3], L2: nodeCurrentA[n * 3 + 1], L3: nodeCurrentA[n * 3 + 2] },
+    limit: nodeLimits[n],
+  }));
   return { sessions, nodes };
+}
+
+/** The indices ordered by key[index], ties in the order given. */
+function sortedBy(indices: readonly number[], key: Float64Array): Int32Array {
+  return orderBy(Int32Array.from(indices), [key]);
+}
+
+/**
+ * A stable bottom-up merge sort of indices by several keys (ascending, first key first), then
+ * by `tieBreak` (is a before b?) where all keys are equal.
+ * Written out rather than Array.prototype.sort with a comparator because sorting is the
+ * largest single cost of a rebalance, and a loop over typed arrays avoids a call per comparison.
+ */
+function orderBy(indices: Int32Array, keys: readonly Float64Array[], tieBreak?: (a: number, b: number) => boolean): Int32Array {
+  const n = indices.length;
+  let from: Int32Array = indices;
+  let to: Int32Array = new Int32Array(n);
+  const first = keys[0];
+  const before = (a: number, b: number): boolean => {
+    // Most comparisons are settled by the first key.
+    if (first[a] !== first[b]) return first[a] < first[b];
+    for (let k = 1; k < keys.length; k++) {
+      const key = keys[k];
+      if (key[a] !== key[b]) return key[a] < key[b];
+    }
+    return tieBreak ? tieBreak(a, b) : false;
+  };
+  for (let width = 1; width < n; width *= 2) {
+    for (let start = 0; start < n; start += 2 * width) {
+      const middle = Math.min(start + width, n);
+      const end = Math.min(start + 2 * width, n);
+      let left = start;
+      let right = middle;
+      let out = start;
+      // Taking from the right only when strictly before keeps equal keys in their order.
+      while (left < middle && right < end) to[out++] = before(from[right], from[left]) ? from[right++] : from[left++];
+      while (left < middle) to[out++] = from[left++];
+      while (right < end) to[out++] = from[right++];
+    }
+    [from, to] = [to, from];
+  }
+  return from;
 }
 
 function phaseIndex(phase: Phase): number {
   return phase === 'L1' ? 0 : phase === 'L2' ? 1 : 2;
 }
 
-/** Keep order, best first: priority, departure, already charging, station id, connector id. */
-function rankSessions(sessions: readonly ChargingSessionDemand[]): number[] {
-  // Sort keys computed once: the comparator runs n log n times.
-  const priority = sessions.map((s) => s.priority ?? 0);
-  const departure = sessions.map((s) => s.departure?.getTime() ?? Infinity);
-  const charging = sessions.map((s) => ((s.previousAllocationW ?? 0) > 0 ? 1 : 0));
-  return sessions
-    .map((_, i) => i)
-    .sort((a, b) => priority[b] - priority[a]
-      || compareNumbers(departure[a], departure[b])
-      || charging[b] - charging[a]
-      || compareKeys(sessions[a], sessions[b]));
+/**
+ * The fields of the sessions, each read once into an array. Reading properties of objects the
+ * caller built (spread copies, for instance) can cost far more than the arithmetic here, so
+ * nothing below touches a session object again. Unknown numbers are NaN, a missing departure is
+ * Infinity.
+ */
+interface Demands {
+  stationId: string[];
+  connectorId: number[];
+  vehiclePhases: Uint8Array;
+  minPowerW: Float64Array;
+  maxPowerW: Float64Array;
+  measuredW: Float64Array;
+  previousW: Float64Array;
+  priority: Float64Array;
+  departureMs: Float64Array;
+  energyNeededWh: Float64Array;
+}
+
+function emptyDemands(n: number): Demands {
+  return {
+    stationId: new Array<string>(n),
+    connectorId: new Array<number>(n),
+    vehiclePhases: new Uint8Array(n),
+    minPowerW: new Float64Array(n),
+    maxPowerW: new Float64Array(n),
+    measuredW: new Float64Array(n),
+    previousW: new Float64Array(n),
+    priority: new Float64Array(n),
+    departureMs: new Float64Array(n),
+    energyNeededWh: new Float64Array(n),
+  };
+}
+
+function readDemands(sessions: readonly ChargingSessionDemand[]): Demands {
+  const n = sessions.length;
+  const d = emptyDemands(n);
+  for (let i = 0; i < n; i++) {
+    const s = sessions[i];
+    d.stationId[i] = s.stationId;
+    d.connectorId[i] = s.connectorId;
+    d.vehiclePhases[i] = s.vehiclePhases;
+    d.minPowerW[i] = s.minPowerW;
+    d.maxPowerW[i] = s.maxPowerW;
+    d.measuredW[i] = s.measuredPowerW ?? NaN;
+    d.previousW[i] = s.previousAllocationW ?? NaN;
+    d.priority[i] = s.priority ?? 0;
+    d.departureMs[i] = s.departure?.getTime() ?? Infinity;
+    d.energyNeededWh[i] = s.energyNeededWh ?? NaN;
+  }
+  return d;
+}
+
+/** The same demands, entry i taken from entry order[i]. */
+function reorder(from: Demands, order: Int32Array): Demands {
+  const to = emptyDemands(order.length);
+  for (let i = 0; i < order.length; i++) {
+    const k = order[i];
+    to.stationId[i] = from.stationId[k];
+    to.connectorId[i] = from.connectorId[k];
+    to.vehiclePhases[i] = from.vehiclePhases[k];
+    to.minPowerW[i] = from.minPowerW[k];
+    to.maxPowerW[i] = from.maxPowerW[k];
+    to.measuredW[i] = from.measuredW[k];
+    to.previousW[i] = from.previousW[k];
+    to.priority[i] = from.priority[k];
+    to.departureMs[i] = from.departureMs[k];
+    to.energyNeededWh[i] = from.energyNeededWh[k];
+  }
+  return to;
+}
+
+/** Input indices in keep order, best first: priority, departure, already charging, station id, connector id. */
+function rankSessions(d: Demands): Int32Array {
+  const n = d.stationId.length;
+  const byPriority = new Float64Array(n);
+  const byCharging = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    byPriority[i] = -d.priority[i];
+    byCharging[i] = d.previousW[i] > 0 ? 0 : 1;
+  }
+  const all = new Int32Array(n);
+  for (let i = 0; i < n; i++) all[i] = i;
+  // Station ids compare in code-unit order, not localeCompare: the result must not depend on the host's locale.
+  const byKey = (a: number, b: number) =>
+    d.stationId[a] !== d.stationId[b] ? d.stationId[a] < d.stationId[b] : d.connectorId[a] < d.connectorId[b];
+  return orderBy(all, [byPriority, d.departureMs, byCharging], byKey);
 }
 
 /** The groups of sessions that rise together, in the order they are served. */
-function sharingClasses(
-  sessions: readonly ChargingSessionDemand[],
-  strategy: AllocationStrategy,
-  nowMs: number,
-  cap: Float64Array,
-): number[][] {
-  const all = sessions.map((_, i) => i);
+function sharingClasses(d: Demands, strategy: AllocationStrategy, nowMs: number, cap: Float64Array): number[][] {
+  const all = new Array<number>(d.stationId.length);
+  for (let i = 0; i < all.length; i++) all[i] = i;
   if (strategy === 'equal-share') return [all];
-  const key = strategy === 'priority'
-    ? (i: number) => -(sessions[i].priority ?? 0)
-    : (i: number) => laxitySeconds(sessions[i], nowMs, cap[i]);
-  const keys = all.map(key);
+  const keys = strategy === 'priority'
+    ? all.map((i) => -d.priority[i])
+    : all.map((i) => laxitySeconds(d.departureMs[i], d.energyNeededWh[i], nowMs, cap[i]));
   const classes = new Map<number, number[]>();
   for (const i of all) {
     const group = classes.get(keys[i]);
@@ -506,12 +681,10 @@ function sharingClasses(
 }
 
 /** Whole seconds to spare before departure at full power; Infinity without a departure. */
-function laxitySeconds(session: ChargingSessionDemand, nowMs: number, capW: number): number {
-  if (!session.departure) return Infinity;
-  const left = (session.departure.getTime() - nowMs) / 1000;
-  const needed = session.energyNeededWh !== undefined && session.energyNeededWh > 0
-    ? (capW > 0 ? (session.energyNeededWh / capW) * 3600 : Infinity)
-    : 0;
+function laxitySeconds(departureMs: number, energyNeededWh: number, nowMs: number, capW: number): number {
+  if (departureMs === Infinity) return Infinity;
+  const left = (departureMs - nowMs) / 1000;
+  const needed = energyNeededWh > 0 ? (capW > 0 ? (energyNeededWh / capW) * 3600 : Infinity) : 0;
   // A vehicle that cannot charge at all has no urgency the balancer can act on.
   return needed === Infinity ? Infinity : Math.floor(left - needed);
 }
