@@ -1,15 +1,21 @@
 import { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
+import { machineDescription, ocppLoadBench } from './ocpp-load.js';
 import { rebalanceBench } from './rebalance.js';
 import { simulatorScale } from './simulator-scale.js';
 
 const program = new Command('ampyard-bench')
   .description('Ampyard benchmarks; each scenario runs the CSMS as its own process on 127.0.0.1 and stops by itself')
-  .option('--scenario <name>', 'simulator-scale | rebalance', 'simulator-scale')
+  .option('--scenario <name>', 'steady | saturate | storm | rebalance | simulator-scale', 'steady')
+  .option('--tls', 'storm: connect over TLS (security profile 2)')
+  .option('--db <url>', 'database of the server (default: a fresh SQLite file); e.g. postgres://postgres@127.0.0.1:5432/test')
+  .option('--no-docs', 'do not add a row to docs/benchmarks.md')
   .option('--iterations <n>', 'rebalance rounds to time', (v) => Number.parseInt(v, 10), 2000)
-  .option('--stations <n>', 'stations', (v) => Number.parseInt(v, 10), 5000)
-  .option('--duration <s>', 'measured seconds', (v) => Number.parseInt(v, 10), 60)
-  .option('--interval <s>', 'meter value sample interval (simulator-scale)', (v) => Number.parseInt(v, 10), 10)
+  .option('--stations <n>', 'stations (rebalance: connectors)', (v) => Number.parseInt(v, 10))
+  .option('--duration <s>', 'measured seconds', (v) => Number.parseInt(v, 10), 30)
+  .option('--interval <s>', 'seconds between one station\'s messages (steady; simulator-scale: meter value interval)', (v) => Number.parseInt(v, 10), 10)
   .option('--json <file>', 'also write the result as JSON');
 
 program.parse();
@@ -17,15 +23,34 @@ const o = program.opts();
 let result: object;
 switch (o.scenario) {
   case 'simulator-scale':
-    result = await simulatorScale({ stations: o.stations, durationS: o.duration, sampleIntervalS: o.interval });
+    result = await simulatorScale({ stations: o.stations ?? 5000, durationS: o.duration, sampleIntervalS: o.interval });
     break;
   case 'rebalance':
-    result = await rebalanceBench({ connectors: o.stations === 5000 ? 1000 : o.stations, iterations: o.iterations });
+    result = await rebalanceBench({ connectors: o.stations ?? 1000, iterations: o.iterations });
     break;
+  case 'steady':
+  case 'saturate':
+  case 'storm': {
+    const report = await ocppLoadBench({ scenario: o.scenario, stations: o.stations ?? (o.scenario === 'saturate' ? 100 : 1000), durationS: o.duration, intervalS: o.interval, tls: Boolean(o.tls), db: o.db });
+    result = report;
+    if (o.docs) {
+      const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+      const figures =
+        `${report.messagesPerSecond} msg/s, latency p50 ${report.latencyMs.p50} / p99 ${report.latencyMs.p99} / max ${report.latencyMs.max} ms, ` +
+        `server ${report.serverCpuUsPerMessage} µs CPU/msg vs bare ws ${report.baselineCpuUsPerMessage} (ratio ${report.cpuRatioToBaseline}), ` +
+        `${report.rssBytesPerStation} B RSS/station, ${report.failures} failures, load generator ${report.loadgenCpuPct} % CPU` +
+        (report.scenario === 'storm' ? `, all accepted after ${report.allAcceptedAfterS} s, /healthz max ${report.healthzMaxMs} ms, ${report.retriedUpgrades} upgrades retried after 503` : '');
+      appendFileSync(
+        new URL('../../docs/benchmarks.md', import.meta.url),
+        `| ${new Date().toISOString().slice(0, 10)} | ${commit} | \`npm run bench -- --scenario ${report.scenario} --stations ${report.stations}${o.scenario === 'storm' ? '' : ` --duration ${o.duration}`}${o.scenario === 'steady' ? ` --interval ${o.interval}` : ''}${o.tls ? ' --tls' : ''}${o.db ? ' --db …' : ''}\` (${report.database}; ${machineDescription()}) | ${figures} |\n`,
+      );
+    }
+    break;
+  }
   default:
     console.error(`unknown scenario ${o.scenario}`);
     process.exit(2);
 }
-console.log(JSON.stringify(result, null, 2));
 if (o.json) writeFileSync(o.json, JSON.stringify(result, null, 2));
-process.exit(0);
+// Exit once the output is flushed (process.exit() truncates a pending write to a pipe).
+process.stdout.write(`${JSON.stringify(result, null, 2)}\n`, () => process.exit(0));

@@ -1,0 +1,227 @@
+/**
+ * The load generator of the benchmarks: a separate process on plain `ws` (no RPC library), so that
+ * it is not the bottleneck. Each simulated station keeps at most one CALL outstanding, as OCPP
+ * requires. Reads its task as JSON from argv[2]; prints its result as JSON on stdout.
+ */
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+
+export interface LoadTask {
+  scenario: 'steady' | 'saturate' | 'storm';
+  /** ws://host:port/ocpp (the station id is appended). */
+  url: string;
+  /** http://host:port, for /healthz during a storm (optional). */
+  healthUrl?: string;
+  stations: number;
+  durationS: number;
+  /** steady: seconds between a station's messages. */
+  intervalS: number;
+  /** How many stations open their connection at once while ramping up (steady, saturate). */
+  connectBatch: number;
+  prefix: string;
+  /** Basic-auth password (the TLS listener needs security profile 2: TLS plus Basic auth). */
+  password?: string;
+}
+
+export interface LoadResult {
+  connected: number;
+  failures: number;
+  answered: number;
+  durationS: number;
+  latencies: number[];
+  bootLatencies: number[];
+  allAcceptedAfterS: number | null;
+  healthzMaxMs: number | null;
+  loadgenCpuPct: number;
+  retries: number;
+}
+
+const meterValue = (i: number) => ({
+  connectorId: 1,
+  transactionId: 1,
+  meterValue: [
+    {
+      timestamp: new Date().toISOString(),
+      sampledValue: [
+        { value: String(1000 + i * 10), measurand: 'Energy.Active.Import.Register', unit: 'Wh' },
+        { value: '11000', measurand: 'Power.Active.Import', unit: 'W' },
+        { value: '16.0', measurand: 'Current.Import', phase: 'L1', unit: 'A' },
+        { value: '16.0', measurand: 'Current.Import', phase: 'L2', unit: 'A' },
+        { value: '16.0', measurand: 'Current.Import', phase: 'L3', unit: 'A' },
+        { value: '230', measurand: 'Voltage', phase: 'L1-N', unit: 'V' },
+        { value: '230', measurand: 'Voltage', phase: 'L2-N', unit: 'V' },
+        { value: '230', measurand: 'Voltage', phase: 'L3-N', unit: 'V' },
+      ],
+    },
+  ],
+});
+
+class Station {
+  ws?: WebSocket;
+  private seq = 0;
+  private pending?: { id: string; sentAt: number; resolve: (p: any) => void; reject: (e: Error) => void };
+  transactionId = 1;
+  constructor(
+    readonly id: string,
+    private readonly url: string,
+    private readonly password?: string,
+  ) {}
+
+  connect(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string> = this.password ? { authorization: `Basic ${Buffer.from(`${this.id}:${this.password}`).toString('base64')}` } : {};
+      // The benchmark's TLS listener uses the test certificate: trust is not what is measured.
+      const ws = new WebSocket(`${this.url}/${this.id}`, 'ocpp1.6', { perMessageDeflate: false, handshakeTimeout: 30000, headers, rejectUnauthorized: false });
+      this.ws = ws;
+      ws.once('open', () => resolve());
+      ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode, retryAfter: Number(res.headers['retry-after'] ?? 1) })));
+      ws.once('error', reject);
+      ws.on('message', (data) => {
+        const frame = JSON.parse(data.toString());
+        if (frame[0] === 2) {
+          ws.send(JSON.stringify([4, frame[1], 'NotImplemented', '', {}]));
+          return;
+        }
+        const p = this.pending;
+        if (!p || p.id !== frame[1]) return;
+        this.pending = undefined;
+        if (frame[0] === 3) p.resolve(frame[2]);
+        else p.reject(new Error(`${frame[2]}: ${frame[3]}`));
+      });
+      ws.on('close', () => this.pending?.reject(new Error('closed')));
+    });
+  }
+
+  /** Sends a CALL and resolves with [payload, latency ms]. */
+  call(action: string, payload: unknown): Promise<[any, number]> {
+    return new Promise((resolve, reject) => {
+      const id = String(++this.seq);
+      const sentAt = performance.now();
+      // An answer that never comes is a failure, not a hang of the whole benchmark.
+      const timer = setTimeout(() => {
+        if (this.pending?.id === id) this.pending = undefined;
+        reject(new Error(`${action} not answered within 30 s`));
+      }, 30_000);
+      this.pending = {
+        id,
+        sentAt,
+        resolve: (p) => {
+          clearTimeout(timer);
+          resolve([p, performance.now() - sentAt]);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.ws!.send(JSON.stringify([2, id, action, payload]));
+    });
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function boot(s: Station): Promise<number> {
+  const [boot, latency] = await s.call('BootNotification', { chargePointVendor: 'Bench', chargePointModel: 'LoadGen' });
+  if (boot.status !== 'Accepted') throw new Error(`boot ${boot.status}`);
+  await s.call('StatusNotification', { connectorId: 1, status: 'Charging', errorCode: 'NoError' });
+  return latency;
+}
+
+export async function runLoad(task: LoadTask): Promise<LoadResult> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const stations = Array.from({ length: task.stations }, (_, i) => new Station(`${task.prefix}${i}`, task.url, task.password));
+  const result: LoadResult = { connected: 0, failures: 0, answered: 0, durationS: 0, latencies: [], bootLatencies: [], allAcceptedAfterS: null, healthzMaxMs: null, loadgenCpuPct: 0, retries: 0 };
+
+  /** Connects and boots one station, coming back after Retry-After when the server says it is busy. */
+  const bring = async (s: Station) => {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      try {
+        await s.connect();
+        result.bootLatencies.push(await boot(s));
+        result.connected += 1;
+        return;
+      } catch (err) {
+        const e = err as Error & { status?: number; retryAfter?: number };
+        s.ws?.terminate();
+        if (e.status === 503) {
+          result.retries += 1;
+          await sleep((e.retryAfter ?? 1) * 1000 * (0.5 + Math.random()));
+          continue;
+        }
+        result.failures += 1;
+        return;
+      }
+    }
+    result.failures += 1;
+  };
+
+  if (task.scenario === 'storm') {
+    let healthzMax = 0;
+    let storming = true;
+    const probe = (async () => {
+      while (storming && task.healthUrl) {
+        const start = performance.now();
+        try {
+          await fetch(`${task.healthUrl}/healthz`);
+        } catch {
+          /* counted as slow below */
+        }
+        healthzMax = Math.max(healthzMax, performance.now() - start);
+        await sleep(50);
+      }
+    })();
+    await Promise.all(stations.map(bring));
+    result.allAcceptedAfterS = result.failures === 0 ? (performance.now() - t0) / 1000 : null;
+    storming = false;
+    await probe;
+    result.healthzMaxMs = task.healthUrl ? healthzMax : null;
+  } else {
+    for (let i = 0; i < stations.length; i += task.connectBatch) await Promise.all(stations.slice(i, i + task.connectBatch).map(bring));
+    const live = stations.filter((s) => s.ws?.readyState === WebSocket.OPEN);
+    const measureStart = performance.now();
+    const until = measureStart + task.durationS * 1000;
+    await Promise.all(
+      live.map(async (s, index) => {
+        let i = 0;
+        if (task.scenario === 'steady') await sleep(Math.random() * task.intervalS * 1000);
+        while (performance.now() < until) {
+          const sentAt = performance.now();
+          try {
+            // A real AC charger: mostly MeterValues, a Heartbeat now and then, a transaction now and then.
+            const action = task.scenario === 'saturate' || i % 10 !== 9 ? 'MeterValues' : index % 2 === 0 ? 'Heartbeat' : 'StatusNotification';
+            const payload = action === 'MeterValues' ? meterValue(i) : action === 'Heartbeat' ? {} : { connectorId: 1, status: 'Charging', errorCode: 'NoError' };
+            const [, latency] = await s.call(action, payload);
+            // A uniform sample of at most 200,000 latencies keeps the report small at any rate.
+            if (result.latencies.length < 200_000) result.latencies.push(latency);
+            else if (Math.random() < 200_000 / (result.answered + 1)) result.latencies[Math.floor(Math.random() * 200_000)] = latency;
+            result.answered += 1;
+          } catch {
+            result.failures += 1;
+            break;
+          }
+          i += 1;
+          if (task.scenario === 'steady') await sleep(Math.max(0, task.intervalS * 1000 - (performance.now() - sentAt)));
+        }
+      }),
+    );
+    result.durationS = (performance.now() - measureStart) / 1000;
+  }
+  const cpu = process.cpuUsage(cpu0);
+  result.loadgenCpuPct = Math.round(((cpu.user + cpu.system) / 1e6 / ((performance.now() - t0) / 1000)) * 1000) / 10;
+  for (const s of stations) s.ws?.terminate();
+  return result;
+}
+
+// Run as a process: `node loadgen.js '{"scenario":…}'`.
+if (process.argv[1]?.endsWith('loadgen.js') && process.argv[2]) {
+  runLoad(JSON.parse(process.argv[2]) as LoadTask).then(
+    // Exit only once the result is flushed: process.exit() truncates a pending write to a pipe.
+    (r) => process.stdout.write(JSON.stringify(r), () => process.exit(0)),
+    (err) => {
+      process.stderr.write(String(err?.stack ?? err));
+      process.exit(1);
+    },
+  );
+}
