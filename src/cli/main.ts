@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { createCsms } from '../app.js';
 import { runCompositeCommand } from './composite.js';
+import { runPlanCommand } from './plan.js';
 import { runDemo } from './demo.js';
 import { startSimulation } from './simulate.js';
 
@@ -123,6 +124,26 @@ export function buildCli(): Command {
     .option('--db <url>', 'database (recreated at start)', 'sqlite:./data/demo.db')
     .action(async (opts) => {
       await runDemo(opts);
+    });
+
+  program
+    .command('plan')
+    .description('replay charging sessions under a scheduling policy and write the result (docs/planner-evaluation.md)')
+    .requiredOption('--sessions <file>', 'CSV: session_id,arrival,departure,requested_kwh,max_power_kw[,estimated_departure]')
+    .requiredOption('--capacity-kw <kW>', 'site capacity')
+    .requiredOption('--policy <name>', 'uncontrolled | equal-share | edf | llf | mpc | offline')
+    .option('--step <s>', 'time step in seconds', '300')
+    .option('--prices <file>', 'CSV: start,price_per_kwh (a step function)')
+    .option('--demand-charge <per-kW>', 'cost per kW of the peak')
+    .requiredOption('--out <file>', 'result JSON')
+    .action(async (opts) => {
+      try {
+        const { json, wallMs } = await runPlanCommand({ sessions: opts.sessions, step: opts.step, capacityKw: opts.capacityKw, policy: opts.policy, prices: opts.prices, demandCharge: opts.demandCharge, out: opts.out });
+        console.error(`ampyard plan: ${json.policy}: ${json.summary.energy_delivered_pct} % delivered, peak ${json.summary.peak_kw} kW, ${Math.round(wallMs)} ms; written to ${opts.out}`);
+      } catch (err) {
+        console.error(`ampyard plan: ${(err as Error).message}`);
+        process.exitCode = 2;
+      }
     });
 
   program
