@@ -87,6 +87,11 @@ describe.each(testDatabases)('site load balancing through the API (%s)', (databa
     expect(clash.body.message).toMatch(/BAL-1 already belongs to site depot/);
     expect((await server.api('PUT', '/api/v1/sites/bad', { name: 'Bad', groups: [{ id: 'X' }, { id: 'X' }] })).status).toBe(400);
     expect((await server.api('PUT', '/api/v1/sites/bad', { name: 'Bad', limit: { value: -1, unit: 'W' } })).status).toBe(400);
+    // A twin-socket post whose second socket is rotated; a rotation that repeats a phase is refused.
+    const post = { id: 'POST-1', connectors: 2, phases: 3, connectorRotations: [null, ['L2', 'L3', 'L1']] };
+    expect((await server.api('PUT', '/api/v1/sites/posts', { name: 'Posts', limit: { value: 32, unit: 'A' }, stations: [post] })).status).toBe(201);
+    const badRotation = { ...post, connectorRotations: [['L1', 'L1', 'L2']] };
+    expect((await server.api('PUT', '/api/v1/sites/posts', { name: 'Posts', stations: [badRotation] })).status).toBe(400);
   });
 
   it('gives a higher priority class its full power first under the priority strategy', async () => {

@@ -352,8 +352,8 @@ export async function buildApi(app: FastifyInstance, deps: ApiDeps): Promise<voi
           const load = deps.liveLoad.of(stationId, c.connectorId);
           if (!load) continue;
           measured.powerW += load.powerW;
-          // Station phases land on site phases through the station's rotation.
-          const onSite = sitePhasesOf(spec, 3);
+          // Station phases land on site phases through the connector's (or station's) rotation.
+          const onSite = sitePhasesOf(spec, 3, c.connectorId);
           (['L1', 'L2', 'L3'] as const).forEach((p, i) => (measured.currentA[onSite[i] ?? p] += spec.kind === 'DC' ? load.powerW / (3 * voltage) : load.currentA[p]));
         }
       }
@@ -395,6 +395,9 @@ export async function buildApi(app: FastifyInstance, deps: ApiDeps): Promise<voi
         maxPowerW: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
         rotation: Type.Optional(Type.Array(Type.Union([Type.Literal('L1'), Type.Literal('L2'), Type.Literal('L3')]), { minItems: 3, maxItems: 3, uniqueItems: true })),
         connectors: Type.Optional(Type.Integer({ minimum: 1, maximum: 32 })),
+        connectorRotations: Type.Optional(
+          Type.Array(Type.Union([Type.Array(Type.Union([Type.Literal('L1'), Type.Literal('L2'), Type.Literal('L3')]), { minItems: 3, maxItems: 3, uniqueItems: true }), Type.Null()]), { maxItems: 32 }),
+        ),
         connectorMaxPowerW: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
         priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
       },

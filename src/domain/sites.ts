@@ -11,6 +11,8 @@ export type SiteStationEntry =
       maxPowerW?: number;
       rotation?: [Phase, Phase, Phase];
       connectors?: number;
+      /** Per connector (first entry: connector 1), its own wiring where it differs from the station's. */
+      connectorRotations?: Array<[Phase, Phase, Phase] | null>;
       /** Per connector, W (default: the station's maxPowerW). */
       connectorMaxPowerW?: number;
       /** Priority class of this station's sessions under the 'priority' strategy (higher first). */
@@ -82,7 +84,10 @@ export function siteModel(stored: StoredSite): { site: Site; stations: StationEl
         phases: e.phases ?? defaultStationSpec.phases,
         rotation: (e.rotation ?? standardRotation) as PhaseRotation,
         maxPowerW,
-        connectors: Array.from({ length: count }, (_, i) => ({ connectorId: i + 1, maxPowerW: e.connectorMaxPowerW ?? maxPowerW })),
+        connectors: Array.from({ length: count }, (_, i) => {
+          const rotation = e.connectorRotations?.[i];
+          return { connectorId: i + 1, maxPowerW: e.connectorMaxPowerW ?? maxPowerW, ...(rotation ? { rotation: rotation as PhaseRotation } : {}) };
+        }),
       });
       return e.id;
     });

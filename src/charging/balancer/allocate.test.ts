@@ -212,6 +212,21 @@ describe('allocate: named cases', () => {
     expect(result.sessions.every((s) => s.phases === 1 && Math.abs(s.currentA - 32) < 1e-9)).toBe(true);
   });
 
+  it('a twin-socket post with its second socket rotated puts a one-phase car there on L2 (connector rotation)', () => {
+    const onePhase = (connectorId: number) => car('P', { connectorId, vehiclePhases: 1, maxPowerW: 32 * V });
+    const post = acStation('P');
+    const input: AllocationInput = { site: site(amps(32), ['P']), stations: [post], sessions: [onePhase(1), onePhase(2)], now };
+    const sameWiring = allocate(input);
+    expect(powerOf(sameWiring, 'P', 1)).toBeCloseTo(16 * V, 6);
+    expect(powerOf(sameWiring, 'P', 2)).toBeCloseTo(16 * V, 6);
+
+    const rotatedSocket = { ...post, connectors: [post.connectors[0]!, { ...post.connectors[1]!, rotation: ['L2', 'L3', 'L1'] as const }] };
+    const rotated = allocate({ ...input, stations: [rotatedSocket] });
+    expect(powerOf(rotated, 'P', 1)).toBeCloseTo(32 * V, 6);
+    expect(powerOf(rotated, 'P', 2)).toBeCloseTo(32 * V, 6);
+    expect(nodeOf(rotated, 'grid').currentA).toEqual({ L1: expect.closeTo(32, 9), L2: expect.closeTo(32, 9), L3: 0 });
+  });
+
   it('phase rotation moves the load: two one-phase cars share L1 unless one station is rotated', () => {
     const onePhase = (id: string) => car(id, { vehiclePhases: 1, maxPowerW: 32 * V });
     const sameWiring: AllocationInput = {

@@ -61,6 +61,7 @@
  * walked once, when it fills. So a rebalance is O(n · depth · log n), not sessions × nodes.
  */
 import {
+  rotationOf,
   limitOfNodeAt,
   phases as sitePhaseList,
   sessionKey,
@@ -146,11 +147,11 @@ export interface Allocation {
   nodes: NodeAllocation[];
 }
 
-/** The site phases a load on this station uses: AC through the rotation, DC all three. */
-export function sitePhasesOf(station: StationElectricalSpec, requestedPhases: 1 | 2 | 3): Phase[] {
+/** The site phases a load on this connector uses: AC through its rotation, DC all three. */
+export function sitePhasesOf(station: StationElectricalSpec, requestedPhases: 1 | 2 | 3, connectorId?: number): Phase[] {
   if (station.kind === 'DC') return [...sitePhaseList];
   const used = station.phases === 1 ? 1 : requestedPhases;
-  return station.rotation.slice(0, used);
+  return (connectorId === undefined ? station.rotation : rotationOf(station, connectorId)).slice(0, used);
 }
 
 /** What allocate needs of each station that has a session or reserved power. */
@@ -207,8 +208,11 @@ export function allocate(input: AllocationInput): Allocation {
   const specs = new Map<string, StationElectricalSpec>();
   for (const spec of input.stations) specs.set(spec.stationId, spec);
   const entries = new Map<string, StationEntry>();
-  const phasesOn = (station: StationEntry, requested: 1 | 2 | 3): readonly Phase[] =>
-    station.sitePhases[requested] ??= sitePhasesOf(station.spec, requested);
+  // Cached per station; a connector wired differently from its station gets its own list.
+  const phasesOn = (station: StationEntry, requested: 1 | 2 | 3, connectorId: number): readonly Phase[] =>
+    rotationOf(station.spec, connectorId) === station.spec.rotation
+      ? (station.sitePhases[requested] ??= sitePhasesOf(station.spec, requested))
+      : sitePhasesOf(station.spec, requested, connectorId);
   // `what` names the caller in an error; a function so that the text is only built when needed.
   const stationOf = (stationId: string, what: () => string): StationEntry => {
     const known = entries.get(stationId);
@@ -242,7 +246,7 @@ export function allocate(input: AllocationInput): Allocation {
   const reserved = [...(input.reserved ?? [])].sort((a, b) => compareKeys(a, b) || a.powerW - b.powerW || a.phases - b.phases);
   for (const r of reserved) {
     const station = stationOf(r.stationId, () => `reserved power on connector ${r.connectorId}`);
-    const sitePhases = phasesOn(station, r.phases);
+    const sitePhases = phasesOn(station, r.phases, r.connectorId);
     station.reservedW ??= new Map();
     station.reservedW.set(r.connectorId, (station.reservedW.get(r.connectorId) ?? 0) + r.powerW);
     const terms = { cs: [] as number[], as: [] as number[] };
@@ -279,7 +283,7 @@ export function allocate(input: AllocationInput): Allocation {
     let connector: StationElectricalSpec['connectors'][number] | undefined;
     for (const candidate of spec.connectors) if (candidate.connectorId === connectorId) connector = candidate;
     if (!connector) throw new RangeError(`station ${stationId} has no connector ${connectorId}`);
-    const sitePhases = phasesOn(station, d.vehiclePhases[i] as 1 | 2 | 3);
+    const sitePhases = phasesOn(station, d.vehiclePhases[i] as 1 | 2 | 3, connectorId);
     const p = sitePhases.length;
     sessionPhases.push(sitePhases);
     sessionPath.push(station.path);

@@ -166,6 +166,19 @@ describe('failsafeProfiles', () => {
     expect(load.withinLimits).toBe(true);
   });
 
+  it('a one-phase twin-socket post whose second socket is wired to L2 shares each phase only with what is wired to it (connector rotation)', () => {
+    const sameWiring = ac('POST', 1, standardRotation, 2);
+    const rotated: StationElectricalSpec = { ...sameWiring, connectors: [sameWiring.connectors[0]!, { ...sameWiring.connectors[1]!, rotation: ['L2', 'L3', 'L1'] }] };
+    const depot = (spec: StationElectricalSpec) => site(node('grid', { value: 32, unit: 'A' }, [spec.stationId]));
+    // Both sockets on L1: 16 A each. The second on L2: each socket has a phase to itself, 32 A.
+    expect(failsafeOf(failsafeProfiles(depot(sameWiring), [sameWiring], t0, options([sameWiring], 'A')), 'POST').defaultLimit).toBe(16);
+    const plan = failsafeProfiles(depot(rotated), [rotated], t0, options([rotated], 'A'));
+    expect(failsafeOf(plan, 'POST').defaultLimit).toBe(32);
+    const load = nodeLoad(worstCaseLoad(depot(rotated), [rotated], failsafeHoldings(plan), t0), 'grid');
+    expect(load.currentA).toEqual({ L1: 32, L2: 32, L3: 0 });
+    expect(load.withinLimits).toBe(true);
+  });
+
   it('one-phase stations all wired to L1 split L1 six ways: 5.3 A, below 6 A, so AC cars pause offline and the plan says so', () => {
     const stations = Array.from({ length: 6 }, (_, i) => ac(`AC${i + 1}`, 1));
     const depot = site(node('grid', { value: 32, unit: 'A' }, stations.map((s) => s.stationId)));

@@ -28,6 +28,7 @@ import {
   type TransactionInfo,
 } from '../profiles/model.js';
 import {
+  rotationOf,
   flattenSite,
   limitOfNodeAt,
   phases as sitePhases,
@@ -133,8 +134,10 @@ export function failsafeProfiles(
     }
     if (limits.maxA !== undefined) {
       for (const phase of sitePhases) {
-        const wired = belowSpecs.filter((spec) => sitePhasesOfStation(spec).includes(phase));
-        const connectors = wired.reduce((n, spec) => n + spec.connectors.length, 0);
+        // Connectors wired to this site phase (each with its own rotation when it has one).
+        const connectorsOn = (spec: StationElectricalSpec) => spec.connectors.filter((c) => sitePhasesOfConnector(spec, c.connectorId).includes(phase)).length;
+        const wired = belowSpecs.filter((spec) => connectorsOn(spec) > 0);
+        const connectors = wired.reduce((n, spec) => n + connectorsOn(spec), 0);
         const share = connectors === 0 ? Infinity : limits.maxA / connectors;
         for (const spec of wired) lowerShare(currentShare, spec.stationId, share, node.id);
       }
@@ -428,7 +431,7 @@ export function worstCaseLoad(
       const bound = connectorBound(spec, connector, situation, stationTime, voltage, held.vehiclePhases?.[connector.connectorId]);
       const currentA = zeroCurrents();
       bound.stationPhaseCurrentA.forEach((amps, index) => {
-        if (index < spec.phases) currentA[spec.rotation[index]] += amps;
+        if (index < spec.phases) currentA[rotationOf(spec, connector.connectorId)[index]] += amps;
       });
       connectors.push({ stationId: spec.stationId, connectorId: connector.connectorId, powerW: bound.powerW, currentA });
       stationLoad.powerW += bound.powerW;
@@ -528,9 +531,9 @@ export function nodeLimitsWithin(node: SiteNode, from: number, to: number): { ma
   return result;
 }
 
-/** The site phases a station draws from: a one-phase station the one its L1 is wired to, else all three. */
-function sitePhasesOfStation(spec: StationElectricalSpec): Phase[] {
-  return spec.rotation.slice(0, spec.phases);
+/** The site phases a connector draws from: on a one-phase station the one its L1 is wired to, else all three. */
+function sitePhasesOfConnector(spec: StationElectricalSpec, connectorId: number): Phase[] {
+  return rotationOf(spec, connectorId).slice(0, spec.phases);
 }
 
 /**

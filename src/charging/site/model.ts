@@ -49,6 +49,11 @@ export interface ConnectorElectrical {
   maxPowerW: number;
   /** AC: current per phase the connector can deliver at most (A). Absent for DC. */
   maxCurrentA?: number;
+  /**
+   * The connector's own wiring when it differs from the station's: a twin-socket post often
+   * rotates its second socket, so a one-phase car there loads L2 of the site.
+   */
+  rotation?: PhaseRotation;
 }
 
 export interface StationElectricalSpec {
@@ -60,6 +65,12 @@ export interface StationElectricalSpec {
   /** The station's own physical limit (ChargePointMaxProfile), W. */
   maxPowerW: number;
   connectors: ConnectorElectrical[];
+}
+
+/** Which site phase each of a connector's phases is wired to: its own rotation, else its station's. */
+export function rotationOf(station: StationElectricalSpec, connectorId: number): PhaseRotation {
+  for (const c of station.connectors) if (c.connectorId === connectorId && c.rotation) return c.rotation;
+  return station.rotation;
 }
 
 /** A connector with a vehicle that is (or wants to be) charging. */
