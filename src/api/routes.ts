@@ -19,6 +19,7 @@ import type { LiveLoad } from '../domain/live-load.js';
 import { siteModel, SiteDefinitionError, type SiteDefinition, type StoredSite } from '../domain/sites.js';
 import { flattenSite, limitOfNodeAt } from '../charging/site/model.js';
 import { sitePhasesOf } from '../charging/balancer/allocate.js';
+import { compositeResultJson } from '../charging/profiles/composite.js';
 
 export interface ApiDeps {
   services: V16Services;
@@ -321,18 +322,7 @@ export async function buildApi(app: FastifyInstance, deps: ApiDeps): Promise<voi
       if (!(await store.getStation(req.params.id))) return httpError(reply, 404, `station ${req.params.id} not found`);
       const result = await services.chargingProfiles.predict(req.params.id, { ...req.body, startTime: req.body.startTime ? new Date(req.body.startTime) : undefined });
       if (result.status === 'Rejected') return httpError(reply, 400, result.reason);
-      return {
-        status: result.status,
-        connectorId: result.connectorId,
-        scheduleStart: result.scheduleStart.toISOString(),
-        chargingSchedule: {
-          chargingRateUnit: result.chargingSchedule.chargingRateUnit,
-          duration: result.chargingSchedule.duration,
-          chargingSchedulePeriod: result.chargingSchedule.chargingSchedulePeriod.map(({ startPeriod, limit, numberPhases, constrained }) =>
-            constrained ? { startPeriod, limit, numberPhases } : { startPeriod, numberPhases },
-          ),
-        },
-      };
+      return compositeResultJson(result);
     },
   );
 

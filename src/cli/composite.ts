@@ -4,7 +4,7 @@
  * of the output is in docs/smart-charging.md.
  */
 import { readFile } from 'node:fs/promises';
-import { compositeSchedule, type CompositeInput, type CompositeResult } from '../charging/profiles/composite.js';
+import { compositeResultJson, compositeSchedule, type CompositeInput } from '../charging/profiles/composite.js';
 import {
   chargingRateUnits,
   parseOcppDateTime,
@@ -36,7 +36,7 @@ export async function runCompositeCommand(inputPath: string): Promise<string> {
   } catch (error) {
     throw new Error(`${inputPath}: ${(error as Error).message}`);
   }
-  return JSON.stringify(toWire(compositeSchedule(input)), null, 2);
+  return JSON.stringify(compositeResultJson(compositeSchedule(input)), null, 2);
 }
 
 /**
@@ -67,24 +67,6 @@ export function parseCompositeCase(data: unknown): CompositeInput {
       duration: integer(request.duration, 'request.duration'),
       chargingRateUnit: chargingRateUnit as ChargingRateUnit | undefined,
       numberPhases: request.numberPhases === undefined ? undefined : integer(request.numberPhases, 'request.numberPhases'),
-    },
-  };
-}
-
-/** GetCompositeSchedule.conf as JSON: dates as ISO text, and the reason when rejected. */
-function toWire(result: CompositeResult): unknown {
-  if (result.status === 'Rejected') return { status: result.status, reason: result.reason };
-  return {
-    status: result.status,
-    connectorId: result.connectorId,
-    scheduleStart: result.scheduleStart.toISOString(),
-    chargingSchedule: {
-      chargingRateUnit: result.chargingSchedule.chargingRateUnit,
-      duration: result.chargingSchedule.duration,
-      // A stretch that nothing constrains is a period without a limit (docs/smart-charging.md).
-      chargingSchedulePeriod: result.chargingSchedule.chargingSchedulePeriod.map(({ startPeriod, limit, numberPhases, constrained }) => (
-        constrained ? { startPeriod, limit, numberPhases } : { startPeriod, numberPhases }
-      )),
     },
   };
 }

@@ -459,3 +459,25 @@ function toSeconds(ms: number): number {
 function floorTenths(tenths: number): number {
   return Math.floor(tenths + 1e-6);
 }
+
+/**
+ * The composite schedule as JSON for `ampyard composite` and the predicted-schedule API: dates as
+ * ISO text, the reason when rejected, and a stretch nothing constrains as a period without a limit.
+ */
+export function compositeResultJson(result: CompositeResult): unknown {
+  if (result.status === 'Rejected') return { status: result.status, reason: result.reason };
+  return {
+    status: result.status,
+    connectorId: result.connectorId,
+    scheduleStart: result.scheduleStart.toISOString(),
+    chargingSchedule: {
+      chargingRateUnit: result.chargingSchedule.chargingRateUnit,
+      duration: result.chargingSchedule.duration,
+      // A stretch that nothing constrains is a period without a limit (docs/smart-charging.md).
+      chargingSchedulePeriod: result.chargingSchedule.chargingSchedulePeriod.map(({ startPeriod, limit, numberPhases, constrained }) => (
+        constrained ? { startPeriod, limit, numberPhases } : { startPeriod, numberPhases }
+      )),
+    },
+  };
+}
+
