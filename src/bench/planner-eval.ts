@@ -4,7 +4,7 @@
  * path as `ampyard plan`. Writes docs/planner-evaluation.md (tables) and
  * docs/planner-evaluation.svg (energy delivered vs capacity per policy).
  *
- * Options: --data DIR (default ../shared/data/acn-caltech-2019-03), --capacities 10,20,...,
+ * Options: --data DIR (default datasets/acn-caltech-2019-03), --capacities 10,20,...,
  * --step 300, --docs DIR (default docs), --variants a,b,... (rows: the policies and mpc-cost-only)
  */
 import { Command } from 'commander';
@@ -46,7 +46,7 @@ interface Row {
 }
 
 const program = new Command('planner-eval')
-  .option('--data <dir>', 'ACN data directory', '../shared/data/acn-caltech-2019-03')
+  .option('--data <dir>', 'ACN data directory', 'datasets/acn-caltech-2019-03')
   .option('--capacities <list>', 'site capacities, kW', '10,15,20,25,30,40,60,100')
   .option('--step <s>', 'step, seconds', '300')
   .option('--docs <dir>', 'where to write planner-evaluation.md and .svg', 'docs')
@@ -135,7 +135,7 @@ function markdown(labels: readonly string[], caps: readonly number[], stepS: num
   return [
     '## Figures',
     '',
-    `Data: 954 sessions of Caltech's ACN, March 2019 (../shared/data/acn-caltech-2019-03). Step ${stepS} s, one site capacity,`,
+    `Data: 954 sessions of Caltech's ACN, March 2019 (datasets/acn-caltech-2019-03). Step ${stepS} s, one site capacity,`,
     `time-of-use tariff SCE TOU-EV-4 and a demand charge of ${DEMAND_CHARGE_PER_KW} USD per kW of the month's highest ${stepS / 60}-minute average.`,
     'Energy cost excludes the demand charge. Solve time is per decision (one step of an online policy, the single LP of `offline`).',
     '',

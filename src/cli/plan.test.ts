@@ -114,7 +114,7 @@ describe('ampyard plan', () => {
   });
 
   it('replays the real ACN month with mpc at a 15-minute step', async () => {
-    const data = new URL('../../../shared/data/acn-caltech-2019-03/', import.meta.url).pathname;
+    const data = new URL('../../datasets/acn-caltech-2019-03/', import.meta.url).pathname;
     const out = join(directory, 'acn.json');
     const started = performance.now();
     const { json } = await runPlanCommand({

@@ -12,7 +12,7 @@ import {
 } from './scenarios.js';
 import { vehicleSpecProblem } from './vehicle.js';
 
-const ACN_SESSIONS = '/work/shared/data/acn-caltech-2019-03/sessions.csv';
+const ACN_SESSIONS = new URL('../../datasets/acn-caltech-2019-03/sessions.csv', import.meta.url).pathname;
 const DAY_S = 24 * 3600;
 
 const base: ArrivalOptions = {
