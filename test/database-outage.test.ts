@@ -17,7 +17,10 @@ describe.runIf(postgresUrl)('PostgreSQL connections that break', () => {
     const dbName = new URL(server.csms.config.db).pathname.slice(1);
     const admin = new pg.Client({ connectionString: postgresUrl });
     await admin.connect();
+    // Connections are ended while queries run on them, as well as while they sit idle in the pool.
+    const busy = Array.from({ length: 40 }, () => server.api('GET', '/api/v1/transactions?limit=1000').catch(() => undefined));
     const { rowCount } = await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [dbName]);
+    await Promise.all(busy);
     await admin.end();
     expect(rowCount).toBeGreaterThan(0);
     await new Promise((r) => setTimeout(r, 200));

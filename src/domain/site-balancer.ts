@@ -319,12 +319,7 @@ export class SiteBalancer {
         }
       })().catch((err) => this.warn({ siteId, err }, 'renewal failed'));
     }
-    // Grants of transactions that ended are forgotten once they expired.
-    for (const [key, g] of this.grants) if (g.expiresAt + this.options.clockSkewS * 1000 < nowMs && !this.isActiveKey(key)) this.grants.delete(key);
-  }
-
-  private isActiveKey(key: string): boolean {
-    const [stationId] = key.split('#');
-    return this.sender.isConnected(stationId!);
+    // An expired grant no longer binds the station (it is back on its failsafe default): forget it.
+    for (const [key, g] of this.grants) if (g.expiresAt <= nowMs) this.grants.delete(key);
   }
 }

@@ -28,8 +28,11 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
     // int8 (bigserial ids, count(*)) arrives as text by default; our ids stay far below 2^53.
     pg.types.setTypeParser(20, (v: string) => Number(v));
     const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
-    // The pool has already discarded the broken client; without a listener Node would crash the process.
+    // A connection the server ends (restart, failover, pg_terminate_backend) emits 'error': on the
+    // pool when it was idle, on the client itself when it was in use. Without a listener either one
+    // would crash the process; the query in flight fails on its own and the pool opens a new client.
     pool.on('error', (err) => options.onConnectionError?.(err));
+    pool.on('connect', (client) => client.on('error', (err) => options.onConnectionError?.(err)));
     opened = {
       db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
       flavour: 'postgres',
