@@ -18,6 +18,14 @@ const car = (id: string, now: Date): VehicleSpec => ({
   departure: new Date(now.getTime() + 10 * 3600_000),
 });
 
+/** Fast rounds and no per-profile check, so that a test sees the balancer act within a second. */
+const smartCharging = {
+  supplyVoltage: 230,
+  verifyProfiles: false,
+  verifyDurationS: 3600,
+  balancer: { enabled: true, txProfileValidityS: 300, renewBeforeS: 60, clockSkewS: 5, minUpdateIntervalS: 0, debounceMs: 20, housekeepingMs: 100, failsafeHorizonS: 3600, failsafeFraction: 0.5 },
+};
+
 describe.each(testDatabases)('site load balancing through the API (%s)', (database) => {
   let server: TestCsms;
   let fleet: Fleet | undefined;
@@ -29,12 +37,7 @@ describe.each(testDatabases)('site load balancing through the API (%s)', (databa
   it('shares a 32 A group between two 22 kW wallboxes, obeys an external limit, and shows the allocation and load per node', async () => {
     server = await startCsms({
       database,
-      smartCharging: {
-        supplyVoltage: 230,
-        verifyProfiles: false,
-        verifyDurationS: 3600,
-        balancer: { enabled: true, txProfileValidityS: 300, renewBeforeS: 60, clockSkewS: 5, minUpdateIntervalS: 0, debounceMs: 20, housekeepingMs: 100, failsafeHorizonS: 3600, failsafeFraction: 0.5 },
-      },
+      smartCharging,
     });
     const put = await server.api('PUT', '/api/v1/sites/depot', {
       name: 'Depot North',
@@ -97,12 +100,7 @@ describe.each(testDatabases)('site load balancing through the API (%s)', (databa
   it('gives a higher priority class its full power first under the priority strategy', async () => {
     server = await startCsms({
       database,
-      smartCharging: {
-        supplyVoltage: 230,
-        verifyProfiles: false,
-        verifyDurationS: 3600,
-        balancer: { enabled: true, txProfileValidityS: 300, renewBeforeS: 60, clockSkewS: 5, minUpdateIntervalS: 0, debounceMs: 20, housekeepingMs: 100, failsafeHorizonS: 3600, failsafeFraction: 0.5 },
-      },
+      smartCharging,
     });
     await server.api('PUT', '/api/v1/sites/yard', {
       name: 'Yard',

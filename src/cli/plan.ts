@@ -8,7 +8,7 @@
  * Step 0 starts at the earliest arrival rounded down to a multiple of the step since the Unix
  * epoch; the grid runs to the latest (real or estimated) departure.
  */
-import { parse as parseCsv } from 'csv-parse/sync';
+import { isoDateTimeWithZone, readCsvTable } from '../io/csv-table.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { loadHighsSolver, type LpSolver } from '../charging/planner/lp.js';
 import { gridOrigin, meanOverIntervals, uniformIntervals, type StepPoint } from '../charging/planner/model.js';
@@ -126,26 +126,19 @@ function nonNegativeNumber(value: number | string, flag: string): number {
   return n;
 }
 
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 
 /**
  * The sessions of the contract: the simulator's sessions parser checks the required columns
- * (and names file, line and column on a defect); the optional estimated_departure column, which
- * that parser ignores, is read here by line. An empty estimate means the real departure.
+ * (and names file, line and column on a defect) and passes the optional estimated_departure
+ * through, which is checked here. An empty estimate means the real departure.
  */
 export function parsePlanSessions(text: string, source: string): ReplaySession[] {
-  const sessions = parseSessionsCsv(text, source);
-  const rows = parseCsv(text, { bom: true, columns: true, skip_empty_lines: true, trim: true, info: true }) as Array<{
-    record: Record<string, string>;
-    info: { lines: number };
-  }>;
-  const estimateByLine = new Map(rows.map(({ record, info }) => [info.lines, record.estimated_departure]));
-  return sessions.map((s) => {
-    const estimate = estimateByLine.get(s.line);
+  return parseSessionsCsv(text, source).map((s) => {
+    const estimate = s.estimatedDeparture;
     let estimatedDepartureMs = s.departure.getTime();
     if (estimate !== undefined && estimate !== '') {
       const date = new Date(estimate);
-      if (!ISO_DATE_TIME.test(estimate) || Number.isNaN(date.getTime())) {
+      if (!isoDateTimeWithZone.test(estimate) || Number.isNaN(date.getTime())) {
         throw new Error(`${source} line ${s.line}, column estimated_departure: ${JSON.stringify(estimate)} is not an ISO-8601 date-time with a zone`);
       }
       if (date.getTime() <= s.arrival.getTime()) {
@@ -166,35 +159,19 @@ export function parsePlanSessions(text: string, source: string): ReplaySession[]
 
 /** A tariff: `start,price_per_kwh`, each price holding until the next start. Starts must increase. */
 export function parsePricesCsv(text: string, source: string): StepPoint[] {
-  let rows: Array<{ record: Record<string, string>; info: { lines: number } }>;
-  let header: string[] = [];
-  try {
-    rows = parseCsv(text, {
-      bom: true,
-      columns: (names: string[]) => (header = names.map((name) => name.trim())),
-      skip_empty_lines: true,
-      trim: true,
-      info: true,
-    });
-  } catch (error) {
-    const e = error as Error & { lines?: number };
-    throw new Error(`${source} line ${e.lines ?? 1}: ${e.message}`);
-  }
-  for (const column of ['start', 'price_per_kwh']) {
-    if (!header.includes(column)) throw new Error(`${source} line 1, column ${column}: missing from the header (found: ${header.join(', ') || 'nothing'})`);
-  }
+  const { rows } = readCsvTable(text, source, ['start', 'price_per_kwh']);
   const points: StepPoint[] = [];
-  for (const { record, info } of rows) {
+  for (const { record, line } of rows) {
     const start = record.start ?? '';
     const date = new Date(start);
-    if (!ISO_DATE_TIME.test(start) || Number.isNaN(date.getTime())) {
-      throw new Error(`${source} line ${info.lines}, column start: ${JSON.stringify(start)} is not an ISO-8601 date-time with a zone`);
+    if (!isoDateTimeWithZone.test(start) || Number.isNaN(date.getTime())) {
+      throw new Error(`${source} line ${line}, column start: ${JSON.stringify(start)} is not an ISO-8601 date-time with a zone`);
     }
     const priceText = record.price_per_kwh ?? '';
     const value = Number(priceText);
-    if (priceText === '' || !Number.isFinite(value)) throw new Error(`${source} line ${info.lines}, column price_per_kwh: ${JSON.stringify(priceText)} is not a number`);
+    if (priceText === '' || !Number.isFinite(value)) throw new Error(`${source} line ${line}, column price_per_kwh: ${JSON.stringify(priceText)} is not a number`);
     if (points.length > 0 && date.getTime() <= points[points.length - 1].startMs) {
-      throw new Error(`${source} line ${info.lines}, column start: ${start} is not after the previous start`);
+      throw new Error(`${source} line ${line}, column start: ${start} is not after the previous start`);
     }
     points.push({ startMs: date.getTime(), value });
   }

@@ -14,7 +14,7 @@
  *   a connector is free again at the departure of its vehicle. A vehicle that finds every
  *   connector occupied drives away: it is listed in `turnedAway`, not in `arrivals`.
  */
-import { parse as parseCsv } from 'csv-parse/sync';
+import { CsvError, isoDateTimeWithZone, readCsvTable } from '../io/csv-table.js';
 import { readFileSync } from 'node:fs';
 import { IEC_61851_MIN_CURRENT_A, type VehicleSpec } from './vehicle.js';
 
@@ -68,19 +68,13 @@ export interface ChargingSession {
   maxPowerKw: number;
   /** 1-based line in the file, for messages. */
   line: number;
+  /** The optional estimated_departure column as written (the planner reads and checks it). */
+  estimatedDeparture?: string;
 }
 
 /** A sessions file that cannot be read; `line` is 1-based (the header is line 1). */
-export class SessionsCsvError extends Error {
-  constructor(
-    readonly source: string,
-    readonly line: number,
-    readonly column: string | null,
-    detail: string,
-  ) {
-    super(`${source} line ${line}${column === null ? '' : `, column ${column}`}: ${detail}`);
-    this.name = 'SessionsCsvError';
-  }
+export class SessionsCsvError extends CsvError {
+  override readonly name = 'SessionsCsvError';
 }
 
 export const SESSION_CSV_COLUMNS = ['session_id', 'arrival', 'departure', 'requested_kwh', 'max_power_kw'] as const;
@@ -436,41 +430,20 @@ export function vehicleFromSession(session: ChargingSession, index: number, shif
 }
 
 /** ISO-8601 date-time with an explicit zone, so a file never depends on the process's time zone. */
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
 /**
  * Parses a sessions CSV: a header naming at least session_id, arrival, departure,
  * requested_kwh and max_power_kw (in any order; other columns such as the ACN file's
- * station_id and estimated_departure are ignored), then one session per line. Times are
- * ISO-8601 with a zone. Unquoted fields only: the known files have no quotes, and a quote
- * is reported rather than misread. Blank lines are skipped; CRLF and a BOM are accepted.
+ * station_id are ignored; estimated_departure is passed through as written), then one session per line. Times are
+ * ISO-8601 with a zone. Quoted fields, blank lines, CRLF and a BOM are accepted.
  * Any other defect throws a SessionsCsvError naming the line and column.
  */
 export function parseSessionsCsv(text: string, source = 'sessions CSV'): ChargingSession[] {
-  let rows: Array<{ record: Record<string, string>; info: { lines: number } }>;
-  let header: string[] = [];
-  try {
-    rows = parseCsv(text, {
-      bom: true,
-      columns: (names: string[]) => (header = names.map((name) => name.trim())),
-      skip_empty_lines: true,
-      trim: true,
-      info: true,
-    });
-  } catch (error) {
-    const e = error as Error & { lines?: number };
-    throw new SessionsCsvError(source, e.lines ?? 1, null, e.message);
-  }
-  for (const column of SESSION_CSV_COLUMNS) {
-    if (!header.includes(column)) {
-      throw new SessionsCsvError(source, 1, column, `missing from the header (found: ${header.join(', ') || 'nothing'})`);
-    }
-  }
+  const { header, rows } = readCsvTable(text, source, SESSION_CSV_COLUMNS, (...args) => new SessionsCsvError(...args));
 
   const sessions: ChargingSession[] = [];
-  for (const { record, info } of rows) {
-    const lineNumber = info.lines;
+  for (const { record, line: lineNumber } of rows) {
     const fail = (column: string | null, detail: string): never => {
       throw new SessionsCsvError(source, lineNumber, column, detail);
     };
@@ -479,7 +452,7 @@ export function parseSessionsCsv(text: string, source = 'sessions CSV'): Chargin
     const dateTime = (column: 'arrival' | 'departure'): Date => {
       const value = field(column);
       const date = new Date(value);
-      if (!ISO_DATE_TIME.test(value) || Number.isNaN(date.getTime())) {
+      if (!isoDateTimeWithZone.test(value) || Number.isNaN(date.getTime())) {
         fail(where(column), `${JSON.stringify(value)} is not an ISO-8601 date-time with a zone`);
       }
       return date;
@@ -504,6 +477,7 @@ export function parseSessionsCsv(text: string, source = 'sessions CSV'): Chargin
       requestedKwh: number('requested_kwh', 0, true),
       maxPowerKw: number('max_power_kw', 0, false),
       line: lineNumber,
+      ...(record.estimated_departure ? { estimatedDeparture: record.estimated_departure } : {}),
     });
   }
   return sessions;
