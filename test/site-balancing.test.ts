@@ -59,7 +59,11 @@ describe.each(testDatabases)('site load balancing through the API (%s)', (databa
       ['ChargePointMaxProfile', 'A', 32],
       ['TxDefaultProfile', 'A', 8],
     ]);
-    const recorded = (await server.api('GET', '/api/v1/stations/BAL-1/charging-profiles')).body.items;
+    // The CSMS records a profile once the station's answer is in, a moment after the station holds it.
+    const recorded = await eventually(async () => {
+      const items = (await server.api('GET', '/api/v1/stations/BAL-1/charging-profiles')).body.items;
+      return items.length === 2 ? items : null;
+    }, 5000);
     expect(recorded.map((p: any) => p.source)).toEqual(['failsafe', 'failsafe']);
     fleet.stations[0]!.plugIn(1, car('CAR-1', new Date()));
     fleet.stations[1]!.plugIn(1, car('CAR-2', new Date()));

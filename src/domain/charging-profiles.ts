@@ -46,6 +46,8 @@ export function compareSchedules(
  */
 export class ChargingProfileService {
   private sender: CommandSender | undefined;
+  /** Changes to one station's record, one after another: each reads the record and writes it back. */
+  private readonly recordQueue = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: Store,
@@ -70,7 +72,21 @@ export class ChargingProfileService {
     return this.store.installedProfiles(stationId);
   }
 
-  async recordSet(stationId: string, connectorId: number, profile: ChargingProfile, source: string): Promise<void> {
+  /** Runs a read-modify-write of a station's record after the ones already queued for it. */
+  private changeRecord(stationId: string, change: () => Promise<void>): Promise<void> {
+    const run = (this.recordQueue.get(stationId) ?? Promise.resolve()).then(change, change);
+    this.recordQueue.set(stationId, run);
+    void run.finally(() => {
+      if (this.recordQueue.get(stationId) === run) this.recordQueue.delete(stationId);
+    }).catch(() => {});
+    return run;
+  }
+
+  recordSet(stationId: string, connectorId: number, profile: ChargingProfile, source: string): Promise<void> {
+    return this.changeRecord(stationId, () => this.applySet(stationId, connectorId, profile, source));
+  }
+
+  private async applySet(stationId: string, connectorId: number, profile: ChargingProfile, source: string): Promise<void> {
     const current = await this.store.installedProfiles(stationId);
     const next = installProfile(current, { connectorId, profile }).map((p) => {
       const known = current.find((c) => c.profile === p.profile);
@@ -79,7 +95,11 @@ export class ChargingProfileService {
     await this.store.replaceInstalledProfiles(stationId, next);
   }
 
-  async recordClear(stationId: string, criteria: { id?: number; connectorId?: number; chargingProfilePurpose?: string; stackLevel?: number }): Promise<void> {
+  recordClear(stationId: string, criteria: { id?: number; connectorId?: number; chargingProfilePurpose?: string; stackLevel?: number }): Promise<void> {
+    return this.changeRecord(stationId, () => this.applyClear(stationId, criteria));
+  }
+
+  private async applyClear(stationId: string, criteria: { id?: number; connectorId?: number; chargingProfilePurpose?: string; stackLevel?: number }): Promise<void> {
     const current = await this.store.installedProfiles(stationId);
     const matches = (p: InstalledChargingProfile) =>
       criteria.id !== undefined
@@ -90,7 +110,11 @@ export class ChargingProfileService {
     await this.store.replaceInstalledProfiles(stationId, current.filter((p) => !matches(p)));
   }
 
-  private async forgetTxProfiles(stationId: string, connectorId: number): Promise<void> {
+  private forgetTxProfiles(stationId: string, connectorId: number): Promise<void> {
+    return this.changeRecord(stationId, () => this.applyForgetTxProfiles(stationId, connectorId));
+  }
+
+  private async applyForgetTxProfiles(stationId: string, connectorId: number): Promise<void> {
     const current = await this.store.installedProfiles(stationId);
     const kept = current.filter((p) => !(p.connectorId === connectorId && p.profile.chargingProfilePurpose === 'TxProfile'));
     if (kept.length !== current.length) await this.store.replaceInstalledProfiles(stationId, kept);
