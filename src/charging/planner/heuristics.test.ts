@@ -63,6 +63,59 @@ describe('allocateStep', () => {
   });
 });
 
+describe('allocateStep under node limits', () => {
+  const fast = (id: string, departureH: number) => vehicle(id, 50, departureH, { maxPowerKw: 20 });
+  // a and b share a cabinet of 10 kW; c is elsewhere; the site has 30 kW.
+  const cabinet = [{ capacityKw: 10, members: [0, 1] }];
+
+  it('greedy rules give each what is left under the site and under every node it is in', () => {
+    const vehicles = [fast('a', 1), fast('b', 2), fast('c', 3)];
+    expect(allocateStep('edf', vehicles, 30, firstHour)).toEqual([20, 10, 0]);
+    expect(allocateStep('edf', vehicles, 30, firstHour, cabinet)).toEqual([10, 0, 20]);
+    expect(allocateStep('llf', vehicles, 30, firstHour, cabinet)).toEqual([10, 0, 20]);
+  });
+
+  it('equal-share stops the vehicles of a full node and lets the others rise', () => {
+    const vehicles = [fast('a', 5), fast('b', 5), fast('c', 5)];
+    expect(allocateStep('equal-share', vehicles, 30, firstHour)).toEqual([10, 10, 10]);
+    expect(allocateStep('equal-share', vehicles, 30, firstHour, cabinet)).toEqual([5, 5, 20]);
+  });
+
+  it('equal-share is max-min fair under nested nodes', () => {
+    // Cabinet {a, b} 8 kW inside feeder {a, b, c} 18 kW; d on its own; site 40 kW; 10 kW cars.
+    const vehicles = ['a', 'b', 'c', 'd'].map((id) => vehicle(id, 50, 5));
+    const nodes = [
+      { capacityKw: 18, members: [0, 1, 2] },
+      { capacityKw: 8, members: [0, 1] },
+    ];
+    expect(allocateStep('equal-share', vehicles, 40, firstHour, nodes)).toEqual([4, 4, 10, 10]);
+    // The site binds before the feeder: the cabinet fills at 4, then c and d share the 16 kW left.
+    expect(allocateStep('equal-share', vehicles, 24, firstHour, nodes)).toEqual([4, 4, 8, 8]);
+  });
+
+  it('weighs node use by presence like the site', () => {
+    const vehicles = [vehicle('half', 50, 5, { presence: 0.5 }), vehicle('full', 50, 5)];
+    // p × 0.5 + p = 6 in the node.
+    expect(allocateStep('equal-share', vehicles, 100, firstHour, [{ capacityKw: 6, members: [0, 1] }])).toEqual([4, 4]);
+  });
+
+  it('treats an unlimited node as absent and a zero node as closed', () => {
+    const vehicles = [fast('a', 1), fast('b', 2), fast('c', 3)];
+    for (const policy of ['equal-share', 'edf', 'llf'] as const) {
+      expect(allocateStep(policy, vehicles, 30, firstHour, [{ capacityKw: Infinity, members: [0, 1, 2] }])).toEqual(allocateStep(policy, vehicles, 30, firstHour));
+      expect(allocateStep(policy, vehicles, 30, firstHour, [{ capacityKw: 0, members: [2] }])[2]).toBe(0);
+    }
+  });
+
+  it('uncontrolled ignores node limits as it ignores the site', () => {
+    expect(allocateStep('uncontrolled', [fast('a', 1), fast('b', 2)], 1, firstHour, [{ capacityKw: 1, members: [0, 1] }])).toEqual([20, 20]);
+  });
+
+  it('refuses a node member that is not one of the vehicles', () => {
+    expect(() => allocateStep('edf', [fast('a', 1)], 30, firstHour, [{ capacityKw: 5, members: [1] }])).toThrow(RangeError);
+  });
+});
+
 describe('planWithHeuristic', () => {
   it('rolls the rule over the horizon with the windows as known', () => {
     const intervals = uniformIntervals(T0, 3600, 3);
@@ -85,5 +138,28 @@ describe('planWithHeuristic', () => {
     ]);
     expect(plan.unmetKwh).toEqual([0, 0]);
     expect(plan.sitePowerKw).toEqual([10, 10, 5]);
+  });
+
+  it('keeps every node limit over the horizon', () => {
+    const intervals = uniformIntervals(T0, 3600, 2);
+    const plan = planWithHeuristic(
+      {
+        intervals,
+        capacityKw: [30, 30],
+        pricePerKwh: [0, 0],
+        nodeLimits: [{ id: 'cabinet', capacityKw: [10, Infinity], vehicles: [0, 1] }],
+        vehicles: ['a', 'b', 'c'].map((id) => ({ id, energyNeedKwh: 30, maxPowerKw: 20, arrivalMs: T0, departureMs: T0 + 2 * HOUR_MS })),
+      },
+      'equal-share',
+    );
+    expect(plan.sitePowerKw).toEqual([30, 30]);
+    expect(plan.energyKwh.map((row) => row[0])).toEqual([5, 5, 20]);
+    expect(plan.energyKwh.map((row) => row[1])).toEqual([10, 10, 10]);
+  });
+
+  it('refuses a node that names a vehicle the problem does not have', () => {
+    const intervals = uniformIntervals(T0, 3600, 1);
+    const problem = { intervals, capacityKw: [10], pricePerKwh: [0], vehicles: [], nodeLimits: [{ id: 'x', capacityKw: [1], vehicles: [0] }] };
+    expect(() => planWithHeuristic(problem, 'llf')).toThrow(/names vehicle index 0/);
   });
 });

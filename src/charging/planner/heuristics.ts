@@ -4,7 +4,7 @@
  * nothing of the future (no arrivals, no prices), which is what makes them the baseline the LP is
  * measured against, and what makes least-laxity-first a safe stand-in when the solver fails.
  */
-import { HOUR_MS, hoursOf, presenceShare, sitePowerOf, type Plan, type PlanInterval, type PlanningProblem } from './model.js';
+import { checkedNodeLimits, HOUR_MS, hoursOf, presenceShare, sitePowerOf, type Plan, type PlanInterval, type PlanningProblem } from './model.js';
 
 export const HEURISTIC_POLICIES = ['uncontrolled', 'equal-share', 'edf', 'llf'] as const;
 export type HeuristicPolicy = (typeof HEURISTIC_POLICIES)[number];
@@ -22,17 +22,34 @@ export interface StepVehicle {
 }
 
 /**
- * Power while plugged in for each vehicle (same order) during `interval`. Every rule except
- * `uncontrolled` keeps the average site power, sum of power × presence, within `capacityKw`;
- * none gives a vehicle more than its max power or more energy than it still needs.
+ * A limit below the site within one interval: the most average power, kW, that the vehicles at
+ * `members` (indices into the step's vehicles) may draw together, counted like the site's.
  */
-export function allocateStep(policy: HeuristicPolicy, vehicles: readonly StepVehicle[], capacityKw: number, interval: PlanInterval): number[] {
+export interface StepNodeLimit {
+  capacityKw: number;
+  members: readonly number[];
+}
+
+/**
+ * Power while plugged in for each vehicle (same order) during `interval`. Every rule except
+ * `uncontrolled` keeps the average site power, sum of power × presence, within `capacityKw`, and
+ * the same sum over each node's members within that node's capacity; none gives a vehicle more
+ * than its max power or more energy than it still needs.
+ */
+export function allocateStep(
+  policy: HeuristicPolicy,
+  vehicles: readonly StepVehicle[],
+  capacityKw: number,
+  interval: PlanInterval,
+  nodes: readonly StepNodeLimit[] = [],
+): number[] {
   const hours = hoursOf(interval);
   // The most each can usefully take: its max, or what finishes its need within its presence.
   const caps = vehicles.map((v) => (v.presence <= 0 || v.remainingKwh <= 0 ? 0 : Math.min(v.maxPowerKw, v.remainingKwh / (v.presence * hours))));
   if (policy === 'uncontrolled') return caps;
-  const budget = Math.max(0, capacityKw);
-  if (policy === 'equal-share') return waterFill(caps, vehicles.map((v) => v.presence), budget);
+  const presence = vehicles.map((v) => v.presence);
+  const limits = stepLimits(vehicles.length, capacityKw, nodes);
+  if (policy === 'equal-share') return waterFill(caps, presence, limits);
   const order = vehicles.map((_, i) => i);
   if (policy === 'edf') {
     order.sort((a, b) => vehicles[a].departureMs - vehicles[b].departureMs || tieBreak(vehicles[a], vehicles[b]));
@@ -42,7 +59,37 @@ export function allocateStep(policy: HeuristicPolicy, vehicles: readonly StepVeh
   } else {
     throw new RangeError(`unknown policy ${JSON.stringify(policy satisfies never)}`);
   }
-  return greedy(order, caps, vehicles.map((v) => v.presence), budget);
+  return greedy(order, caps, presence, limits);
+}
+
+/** The site and the nodes as one list of budgets (kW), the site first. */
+interface StepLimits {
+  budgetKw: number[];
+  members: number[][];
+  /** Per vehicle, the indices of the limits it counts against (always the site's, 0). */
+  limitsOf: number[][];
+}
+
+/**
+ * A negative capacity is taken as none left. A member outside the step is a caller's mistake and
+ * throws rather than leave that vehicle unlimited.
+ */
+function stepLimits(count: number, capacityKw: number, nodes: readonly StepNodeLimit[]): StepLimits {
+  const all = Array.from({ length: count }, (_, i) => i);
+  const budgetKw = [Math.max(0, capacityKw)];
+  const members = [all];
+  const limitsOf = all.map(() => [0]);
+  for (const node of nodes) {
+    const unique = [...new Set(node.members)];
+    for (const i of unique) {
+      if (!Number.isInteger(i) || i < 0 || i >= count) throw new RangeError(`node member ${i} is not one of the ${count} vehicles`);
+    }
+    const index = budgetKw.length;
+    budgetKw.push(Math.max(0, node.capacityKw));
+    members.push(unique);
+    for (const i of unique) limitsOf[i].push(index);
+  }
+  return { budgetKw, members, limitsOf };
 }
 
 /**
@@ -58,39 +105,81 @@ function tieBreak(a: StepVehicle, b: StepVehicle): number {
   return a.arrivalMs - b.arrivalMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
-/** In the given order, each takes what it can of the budget left. */
-function greedy(order: readonly number[], caps: readonly number[], presence: readonly number[], budgetKw: number): number[] {
+/** In the given order, each takes what it can of what is left under every limit it is under. */
+function greedy(order: readonly number[], caps: readonly number[], presence: readonly number[], limits: StepLimits): number[] {
   const power = caps.map(() => 0);
-  let left = budgetKw;
+  const left = [...limits.budgetKw];
   for (const i of order) {
-    if (caps[i] <= 0 || left <= 0) continue;
-    const p = Math.min(caps[i], left / presence[i]);
+    if (caps[i] <= 0) continue;
+    let room = Infinity;
+    for (const c of limits.limitsOf[i]) room = Math.min(room, left[c]);
+    if (room <= 0) continue;
+    const p = Math.min(caps[i], room / presence[i]);
     power[i] = p;
-    left = Math.max(0, left - p * presence[i]);
+    for (const c of limits.limitsOf[i]) left[c] = Math.max(0, left[c] - p * presence[i]);
   }
   return power;
 }
 
 /**
- * The same power for everyone, except that a vehicle that needs less than the common level
- * gets what it needs and leaves the rest to the others (water-filling). Presence weighs how much
- * of the budget a vehicle's power uses.
+ * Max-min fair power under several limits (progressive filling): everyone's power rises together
+ * from zero; a vehicle that reaches what it can use stops there and leaves the rest to the
+ * others; when a limit fills, the vehicles under it stop at the level reached, and those under
+ * other limits go on rising. Presence weighs how much of a limit a vehicle's power uses. With
+ * only the site this is plain water-filling with its arithmetic in the same order, so plans
+ * without nodes equal the site-only rule's bit for bit: the ACN evaluation's figures rest on them.
  */
-function waterFill(caps: readonly number[], presence: readonly number[], budgetKw: number): number[] {
+function waterFill(caps: readonly number[], presence: readonly number[], limits: StepLimits): number[] {
   const power = caps.map(() => 0);
   const order = caps.map((_, i) => i).filter((i) => caps[i] > 0).sort((a, b) => caps[a] - caps[b] || a - b);
-  let left = budgetKw;
-  let weight = order.reduce((sum, i) => sum + presence[i], 0);
-  for (let k = 0; k < order.length; k++) {
+  const rising = caps.map((c) => c > 0);
+  const count = limits.budgetKw.length;
+  const left = [...limits.budgetKw];
+  // Presence of the rising vehicles under each limit, summed in the order of `order`.
+  const weight = new Array<number>(count).fill(0);
+  const risingUnder = new Array<number>(count).fill(0);
+  for (const i of order) {
+    for (const c of limits.limitsOf[i]) {
+      weight[c] += presence[i];
+      risingUnder[c]++;
+    }
+  }
+  const stop = (i: number, p: number): void => {
+    power[i] = p;
+    rising[i] = false;
+    for (const c of limits.limitsOf[i]) {
+      left[c] = Math.max(0, left[c] - p * presence[i]);
+      weight[c] -= presence[i];
+      risingUnder[c]--;
+    }
+  };
+  let k = 0;
+  while (k < order.length) {
+    if (!rising[order[k]]) {
+      k++;
+      continue;
+    }
+    // The level at which the first limit fills.
+    let level = Infinity;
+    let binding = -1;
+    for (let c = 0; c < count; c++) {
+      if (risingUnder[c] === 0) continue;
+      // Subtracting a large presence can leave a vehicle whose presence is tiny beside it with a
+      // weight of zero, which would stop it at zero power; the exact sum puts it right.
+      if (!(weight[c] > 0)) weight[c] = limits.members[c].reduce((sum, m) => sum + (rising[m] ? presence[m] : 0), 0);
+      const fill = weight[c] > 0 ? left[c] / weight[c] : 0;
+      if (fill < level) {
+        level = fill;
+        binding = c;
+      }
+    }
     const i = order[k];
-    const level = weight > 0 ? left / weight : 0;
-    if (caps[i] <= level) {
-      power[i] = caps[i];
-      left = Math.max(0, left - caps[i] * presence[i]);
-      weight -= presence[i];
+    // No limit binds below this vehicle's cap (every one left is unlimited): it takes its cap.
+    if (binding < 0 || caps[i] <= level) {
+      stop(i, caps[i]);
+      k++;
     } else {
-      for (let m = k; m < order.length; m++) power[order[m]] = level;
-      break;
+      for (const m of limits.members[binding]) if (rising[m]) stop(m, level);
     }
   }
   return power;
@@ -106,6 +195,7 @@ export function planWithHeuristic(problem: PlanningProblem, policy: HeuristicPol
   const remaining = vehicles.map((v) => Math.max(0, v.energyNeedKwh));
   const powerKw = vehicles.map(() => intervals.map(() => 0));
   const energyKwh = vehicles.map(() => intervals.map(() => 0));
+  const nodes = checkedNodeLimits(problem).map((node) => ({ capacityKw: node.capacityKw, vehicles: new Set(node.vehicles) }));
   intervals.forEach((interval, i) => {
     const present: number[] = [];
     const stepVehicles: StepVehicle[] = [];
@@ -115,7 +205,11 @@ export function planWithHeuristic(problem: PlanningProblem, policy: HeuristicPol
       present.push(index);
       stepVehicles.push({ id: v.id, remainingKwh: remaining[index], maxPowerKw: v.maxPowerKw, presence, arrivalMs: v.arrivalMs, departureMs: v.departureMs });
     });
-    const power = allocateStep(policy, stepVehicles, problem.capacityKw[i], interval);
+    const stepNodes = nodes.map((node): StepNodeLimit => ({
+      capacityKw: node.capacityKw[i],
+      members: present.flatMap((index, k) => (node.vehicles.has(index) ? [k] : [])),
+    }));
+    const power = allocateStep(policy, stepVehicles, problem.capacityKw[i], interval, stepNodes);
     present.forEach((index, k) => {
       const energy = Math.min(remaining[index], power[k] * stepVehicles[k].presence * hoursOf(interval));
       powerKw[index][i] = power[k];

@@ -129,4 +129,96 @@ describe('planWithLp', () => {
     expect(built.unmet.map((u) => u.vehicle)).toEqual([0]);
     expect(built.text).not.toMatch(/x1_/);
   });
+
+  it('keeps every node below the site within its limit', () => {
+    // a and b share a 5 kW cabinet; c is elsewhere. The first hour is cheap.
+    const plan = planWithLp(
+      problem(2, {
+        capacityKw: [20, 20],
+        pricePerKwh: [0.1, 0.3],
+        nodeLimits: [{ id: 'cabinet', capacityKw: [5, 5], vehicles: [0, 1] }],
+        vehicles: [car('a', 10, 0, 2), car('b', 10, 0, 2), car('c', 10, 0, 2)],
+      }),
+      solver,
+    );
+    expect(plan.method).toBe('lp');
+    expect(rounded([0, 1].map((i) => plan.energyKwh[0][i] + plan.energyKwh[1][i]))).toEqual([5, 5]);
+    expect(rounded(plan.energyKwh[2])).toEqual([10, 0]);
+    expect(rounded([plan.unmetKwh[0] + plan.unmetKwh[1], plan.unmetKwh[2]])).toEqual([10, 0]);
+  });
+
+  it('builds a node row only where the node limits something', () => {
+    const built = buildPlanLp(
+      problem(3, {
+        capacityKw: [20, Infinity, 20],
+        nodeLimits: [
+          { id: 'feeder "A"', capacityKw: [5, 5, Infinity], vehicles: [0, 0] },
+          { id: 'empty', capacityKw: [1, 1, 1], vehicles: [] },
+        ],
+        vehicles: [car('a', 10, 1, 3), car('b', 10, 0, 3)],
+      }),
+    );
+    const rows = built.text.split('\n').filter((line) => /^ [cn]\d/.test(line));
+    // No vehicle of the node can charge in interval 0, and interval 2 has no limit; the site has none in interval 1.
+    expect(rows).toEqual([' c0: x1_0 <= 20', ' c2: x0_2 + x1_2 <= 20', ' n0_1: x0_1 <= 5']);
+  });
+
+  it('refuses a node that names a vehicle the problem does not have', () => {
+    expect(() => buildPlanLp(problem(1, { nodeLimits: [{ id: 'x', capacityKw: [1], vehicles: [3] }], vehicles: [car('a', 1, 0, 1)] }))).toThrow(RangeError);
+  });
+
+  it('clips what the solver returns over a node limit', () => {
+    // A solver answering slightly over the limits, as tolerances allow.
+    const sloppy: LpSolver = {
+      solve: () => ({ Status: 'Optimal', ObjectiveValue: 0, Columns: { x0_0: { Primal: 6 }, x1_0: { Primal: 6 }, x2_0: { Primal: 10 } } }),
+    };
+    const plan = planWithLp(
+      problem(1, {
+        capacityKw: [20],
+        nodeLimits: [{ id: 'cabinet', capacityKw: [8], vehicles: [0, 1] }],
+        vehicles: [car('a', 10, 0, 1), car('b', 10, 0, 1), car('c', 10, 0, 1)],
+      }),
+      sloppy,
+    );
+    // The site (22 > 20) scales everyone by 20/22, then the cabinet (10.9 > 8) scales a and b.
+    expect(rounded(plan.energyKwh.map((row) => row[0]))).toEqual([4, 4, rounded([200 / 22])[0]]);
+    expect(plan.energyKwh[0][0] + plan.energyKwh[1][0]).toBeLessThanOrEqual(8);
+    expect(plan.sitePowerKw[0]).toBeLessThanOrEqual(20);
+  });
+
+  it('falls back to least-laxity-first within every node limit when the time budget runs out', () => {
+    // Real HiGHS, a budget it cannot meet: the fallback is what reaches the chargers.
+    const intervals = uniformIntervals(T0, 900, 32);
+    const vehicles = Array.from({ length: 12 }, (_, k) => car(`v${k}`, 20 + k, 0, 2 + (k % 6), 11));
+    const nodes = [
+      { id: 'feeder', capacityKw: intervals.map(() => 40), vehicles: [0, 1, 2, 3, 4, 5, 6, 7] },
+      { id: 'cabinet', capacityKw: intervals.map((_, i) => (i % 4 === 0 ? 0 : 15)), vehicles: [0, 1, 2, 3] },
+    ];
+    const tight = {
+      intervals,
+      capacityKw: intervals.map(() => 60),
+      pricePerKwh: intervals.map((_, i) => 0.1 + 0.01 * (i % 5)),
+      demandChargePerKw: 5,
+      nodeLimits: nodes,
+      vehicles,
+    };
+    const plan = planWithLp(tight, solver, { timeLimitS: 1e-6 });
+    expect(plan.method).toBe('llf');
+    expect(plan.fallbackReason).toMatch(/time limit/i);
+    intervals.forEach((interval, i) => {
+      const h = (interval.endMs - interval.startMs) / HOUR_MS;
+      expect(plan.sitePowerKw[i]).toBeLessThanOrEqual(60 * (1 + 1e-9));
+      for (const node of nodes) {
+        const kw = node.vehicles.reduce((sum, v) => sum + plan.energyKwh[v][i], 0) / h;
+        expect(kw).toBeLessThanOrEqual(node.capacityKw[i] * (1 + 1e-9));
+      }
+    });
+    // It still delivers: the fallback is a plan, not a stop.
+    expect(plan.sitePowerKw[1]).toBeGreaterThan(0);
+
+    const thrown = planWithLp(tight, { solve: () => { throw new Error('out of memory'); } });
+    expect(thrown.method).toBe('llf');
+    expect(thrown.fallbackReason).toContain('out of memory');
+    expect(thrown.energyKwh).toEqual(plan.energyKwh);
+  });
 });

@@ -11,6 +11,9 @@
  * - The capacity limits the average site power of each interval (energy / hours), the figure the
  *   evaluation reports per step. On a grid aligned with plug-in and unplug times (the ACN data at
  *   5-minute steps) average and instantaneous power are the same.
+ * - Nodes of the site tree (cabinets, feeders) limit the average power of the vehicles below them
+ *   the same way. The planner sees each node as a flat set of vehicles, not as a tree: a vehicle
+ *   under a cabinet under a feeder is listed by both, so nesting needs no special case.
  */
 
 export const HOUR_MS = 3_600_000;
@@ -40,11 +43,22 @@ export interface Co2Signal {
   weightPerKg: number;
 }
 
+/** A node of the site tree below the grid connection (a cabinet, a feeder) as the planner sees it. */
+export interface PlanNodeLimit {
+  id: string;
+  /** Most average power through the node per interval, kW; Infinity where it has no limit. */
+  capacityKw: number[];
+  /** Indices into problem.vehicles of the vehicles whose power flows through this node. */
+  vehicles: number[];
+}
+
 export interface PlanningProblem {
   /** Contiguous, increasing intervals; they may differ in length (a coarser far horizon). */
   intervals: PlanInterval[];
-  /** Site capacity per interval, kW (average power over the interval). */
+  /** Site capacity per interval, kW (average power over the interval); Infinity where it has no limit. */
   capacityKw: number[];
+  /** Limits of nodes below the site (the site itself is capacityKw); every one holds at every interval. */
+  nodeLimits?: PlanNodeLimit[];
   /** Energy price per interval, currency per kWh. */
   pricePerKwh: number[];
   co2?: Co2Signal;
@@ -171,5 +185,24 @@ export function sitePowerOf(energyKwh: readonly (readonly number[])[], intervals
     let sum = 0;
     for (const row of energyKwh) sum += row[i];
     return sum / hoursOf(interval);
+  });
+}
+
+/**
+ * The problem's node limits with each node's vehicles listed once, checked against the problem:
+ * a node that names a vehicle the problem does not have, or lacks a capacity for an interval, is
+ * a caller's mistake that would otherwise pass silently as "no limit" and overload a cabinet.
+ */
+export function checkedNodeLimits(problem: Pick<PlanningProblem, 'intervals' | 'vehicles' | 'nodeLimits'>): PlanNodeLimit[] {
+  return (problem.nodeLimits ?? []).map((node) => {
+    if (node.capacityKw.length < problem.intervals.length) {
+      throw new RangeError(`node ${node.id} has ${node.capacityKw.length} capacities for ${problem.intervals.length} intervals`);
+    }
+    for (const v of node.vehicles) {
+      if (!Number.isInteger(v) || v < 0 || v >= problem.vehicles.length) {
+        throw new RangeError(`node ${node.id} names vehicle index ${v}; the problem has ${problem.vehicles.length} vehicles`);
+      }
+    }
+    return { id: node.id, capacityKw: node.capacityKw, vehicles: [...new Set(node.vehicles)].sort((a, b) => a - b) };
   });
 }
