@@ -5,7 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { v16CallHandler, type V16Services } from './adapters/v16/incoming.js';
 import { buildApi } from './api/routes.js';
-import type { Config } from './config/config.js';
+import { plannerDefaults, type Config } from './config/config.js';
 import { AuthorizationService } from './domain/authorization.js';
 import { InProcessEventBus, systemClock } from './domain/events.js';
 import type { Clock } from './domain/ports.js';
@@ -13,6 +13,7 @@ import { ChargingProfileService } from './domain/charging-profiles.js';
 import { FailsafeInstaller } from './domain/failsafe.js';
 import { LiveLoad } from './domain/live-load.js';
 import { SiteBalancer } from './domain/site-balancer.js';
+import { SitePlanner } from './domain/site-planner.js';
 import { StationService } from './domain/stations.js';
 import { TransactionService } from './domain/transactions.js';
 import { LocalCommandSender } from './gateway/commands.js';
@@ -32,6 +33,7 @@ export interface Csms {
   http: FastifyInstance;
   messageLog: MessageLogWriter;
   balancer: SiteBalancer;
+  planner: SitePlanner;
   /** Listens on the configured ports; resolves with the actual addresses (port 0 picks a free one). */
   start(): Promise<{ httpUrl: string; ocppUrl: string; ocppTlsUrl?: string }>;
   stop(): Promise<void>;
@@ -79,6 +81,24 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
     { ...config.smartCharging.balancer, supplyVoltage: config.smartCharging.supplyVoltage, log: log.child({ component: 'balancer' }) },
     (siteId, stationIds) => failsafe.install(siteId, stationIds),
   );
+  const plannerConfig = { ...plannerDefaults(), ...config.smartCharging.planner };
+  const planner = new SitePlanner(
+    store,
+    events,
+    clock,
+    {
+      ...plannerConfig,
+      debounceMs: config.smartCharging.balancer.debounceMs,
+      housekeepingMs: config.smartCharging.balancer.housekeepingMs,
+      supplyVoltage: config.smartCharging.supplyVoltage,
+      log: log.child({ component: 'planner' }),
+    },
+  );
+  const planning = config.smartCharging.balancer.enabled && plannerConfig.enabled;
+  if (planning) {
+    balancer.usePlans(planner);
+    planner.onPlanned = (siteId) => balancer.touchSite(siteId);
+  }
   if (config.smartCharging.verifyProfiles) {
     services.afterProfileInstalled = (stationId, connectorId, unit) => {
       // After the answer has gone back to the caller: ask the station what it now does.
@@ -120,7 +140,7 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
     loggerInstance: log.child({ component: 'api' }, { level: log.levelVal > 40 ? log.level : 'warn' }) as unknown as FastifyBaseLogger,
     bodyLimit: 1024 * 1024,
   }) as unknown as FastifyInstance;
-  await buildApi(http, { services, commands, registry, metrics, messageLog, config, balancer, liveLoad });
+  await buildApi(http, { services, commands, registry, metrics, messageLog, config, balancer, liveLoad, planner });
   gateway.attach(http.server);
 
   let https: HttpsServer | undefined;
@@ -147,9 +167,11 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
     http,
     messageLog,
     balancer,
+    planner,
     async start() {
       messageLog.start();
       if (config.smartCharging.balancer.enabled) await balancer.start();
+      if (planning) await planner.start();
       await http.listen({ host: config.host, port: config.port });
       const address = http.server.address() as AddressInfo;
       const httpUrl = urlOf('http', address);
@@ -168,6 +190,7 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
       return result;
     },
     async stop() {
+      planner.stop();
       balancer.stop();
       gateway.close();
       if (https) {

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { plannerDefaults } from '../src/config/config.js';
 import { Fleet } from '../src/simulator/fleet.js';
 import { loadTemplate } from '../src/simulator/templates.js';
 import type { VehicleSpec } from '../src/simulator/vehicle.js';
@@ -24,6 +25,7 @@ const smartCharging = {
   verifyProfiles: false,
   verifyDurationS: 3600,
   balancer: { enabled: true, txProfileValidityS: 300, renewBeforeS: 60, clockSkewS: 5, minUpdateIntervalS: 0, debounceMs: 20, housekeepingMs: 100, failsafeHorizonS: 3600, failsafeFraction: 0.5 },
+  planner: plannerDefaults(),
 };
 
 describe.each(testDatabases)('site load balancing through the API (%s)', (database) => {

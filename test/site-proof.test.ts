@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { plannerDefaults } from '../src/config/config.js';
 import { limitOfNodeAt } from '../src/charging/site/model.js';
 import { Fleet, SpeedClock } from '../src/simulator/fleet.js';
 import { loadTemplate } from '../src/simulator/templates.js';
@@ -36,6 +37,7 @@ describe('a bus depot under its limits, on the simulator', () => {
         verifyDurationS: 3600,
         // Simulated seconds for profile validity; real milliseconds for the CSMS's own timers.
         balancer: { enabled: true, txProfileValidityS: 1200, renewBeforeS: 400, clockSkewS: 30, minUpdateIntervalS: 0, debounceMs: 10, housekeepingMs: 50, failsafeHorizonS: 86400, failsafeFraction: 0.5 },
+        planner: plannerDefaults(),
       },
     });
     fleet = new Fleet({

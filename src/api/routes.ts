@@ -14,7 +14,10 @@ import type { MessageLogWriter } from '../gateway/message-log.js';
 import type { Metrics } from '../gateway/metrics.js';
 import type { ConnectionRegistry } from '../gateway/registry.js';
 import * as S from './schemas.js';
+import { errorResponses, httpError } from './http-errors.js';
+import { PlanningSignalsBody, registerPlanningRoutes } from './planning-routes.js';
 import type { SiteBalancer } from '../domain/site-balancer.js';
+import type { SitePlanner } from '../domain/site-planner.js';
 import type { LiveLoad } from '../domain/live-load.js';
 import { siteModel, SiteDefinitionError, type SiteDefinition, type StoredSite } from '../domain/sites.js';
 import { flattenSite, limitOfNodeAt } from '../charging/site/model.js';
@@ -30,13 +33,7 @@ export interface ApiDeps {
   config: Config;
   balancer: SiteBalancer;
   liveLoad: LiveLoad;
-}
-
-const errorResponses = { 400: S.ErrorBody, 404: S.ErrorBody, 409: S.ErrorBody, 502: S.ErrorBody, 504: S.ErrorBody };
-
-function httpError(reply: FastifyReply, statusCode: number, message: string, extra: Record<string, unknown> = {}) {
-  const error = { 400: 'Bad Request', 404: 'Not Found', 409: 'Conflict', 502: 'Bad Gateway', 504: 'Gateway Timeout' }[statusCode] ?? 'Error';
-  return reply.code(statusCode).send({ statusCode, error, message, ...extra });
+  planner: SitePlanner;
 }
 
 /** The REST API: stations, id tags, transactions, meter values, the message log, commands and events. */
@@ -408,6 +405,7 @@ export async function buildApi(app: FastifyInstance, deps: ApiDeps): Promise<voi
       supplyVoltage: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
       groups: Type.Optional(Type.Array(Group)),
       stations: Type.Optional(Type.Array(StationEntry)),
+      planning: Type.Optional(PlanningSignalsBody),
     },
     { additionalProperties: false },
   );
@@ -441,6 +439,7 @@ export async function buildApi(app: FastifyInstance, deps: ApiDeps): Promise<voi
       }
       await store.putSite(stored);
       await deps.balancer.reloadSite(stored.id);
+      await deps.planner.reloadSite(stored.id);
       return reply.code(existing ? 200 : 201).send(siteView(stored));
     },
   );
@@ -462,6 +461,7 @@ export async function buildApi(app: FastifyInstance, deps: ApiDeps): Promise<voi
     async (req, reply) => {
       if (!(await store.deleteSite(req.params.siteId))) return httpError(reply, 404, `site ${req.params.siteId} not found`);
       await deps.balancer.reloadSite(req.params.siteId);
+      await deps.planner.reloadSite(req.params.siteId);
       return reply.code(204).send();
     },
   );
@@ -510,9 +510,12 @@ export async function buildApi(app: FastifyInstance, deps: ApiDeps): Promise<voi
       }
       await store.putSite(updated);
       await deps.balancer.reloadSite(updated.id);
+      await deps.planner.reloadSite(updated.id);
       return siteView(updated);
     },
   );
+
+  registerPlanningRoutes(app, deps);
 
   // alarms
 

@@ -1,33 +1,50 @@
+import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { machineDescription, ocppLoadBench } from './ocpp-load.js';
 import { rebalanceBench } from './rebalance.js';
+import { runPlannerReplanBench } from './planner-replan.js';
 import { simulatorScale } from './simulator-scale.js';
 
 const program = new Command('ampyard-bench')
   .description('Ampyard benchmarks; each scenario runs the CSMS as its own process on 127.0.0.1 and stops by itself')
-  .option('--scenario <name>', 'steady | saturate | storm | rebalance | simulator-scale', 'steady')
+  .option('--scenario <name>', 'steady | saturate | storm | rebalance | simulator-scale | planner-replan', 'steady')
   .option('--tls', 'storm: connect over TLS (security profile 2)')
   .option('--db <url>', 'database of the server (default: a fresh SQLite file); e.g. postgres://postgres@127.0.0.1:5432/test')
   .option('--no-docs', 'do not add a row to docs/benchmarks.md')
-  .option('--iterations <n>', 'rebalance rounds to time', (v) => Number.parseInt(v, 10), 2000)
-  .option('--stations <n>', 'stations (rebalance: connectors)', (v) => Number.parseInt(v, 10))
+  .option('--iterations <n>', 'rounds to time (rebalance: default 2000; planner-replan: 30)', (v) => Number.parseInt(v, 10))
+  .option('--stations <n>', 'stations (rebalance: connectors; planner-replan: plugged-in vehicles)', (v) => Number.parseInt(v, 10))
+  .option('--steps <n>', 'planner-replan: 5-minute steps planned', (v) => Number.parseInt(v, 10), 288)
   .option('--duration <s>', 'measured seconds', (v) => Number.parseInt(v, 10), 30)
   .option('--interval <s>', 'seconds between one station\'s messages (steady; simulator-scale: meter value interval)', (v) => Number.parseInt(v, 10), 10)
-  .option('--json <file>', 'also write the result as JSON');
+  .option('--json <file>', 'also write the result as JSON')
+  .option('--cpu-prof <dir>', 'write a V8 CPU profile of the server process into this directory');
 
 program.parse();
 const o = program.opts();
+if (o.cpuProf) process.env.AMPYARD_BENCH_CPU_PROF_DIR = resolve(o.cpuProf);
 let result: object;
 switch (o.scenario) {
   case 'simulator-scale':
     result = await simulatorScale({ stations: o.stations ?? 5000, durationS: o.duration, sampleIntervalS: o.interval });
     break;
   case 'rebalance':
-    result = await rebalanceBench({ connectors: o.stations ?? 1000, iterations: o.iterations });
+    result = await rebalanceBench({ connectors: o.stations ?? 1000, iterations: o.iterations ?? 2000 });
     break;
+  case 'planner-replan': {
+    const report = await runPlannerReplanBench({ vehicles: o.stations ?? 100, steps: o.steps, stepS: 300, iterations: o.iterations ?? 30, seed: 1 });
+    result = report;
+    if (o.docs) {
+      const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+      appendFileSync(
+        new URL('../../docs/benchmarks.md', import.meta.url),
+        `| ${new Date().toISOString().slice(0, 10)} | ${commit} | \`npm run bench -- --scenario planner-replan --stations ${report.vehicles} --steps ${report.steps}\` (${machineDescription()}) | one re-plan (LP, ${report.lpRows} rows × ${report.lpColumns} columns) p50 ${report.solveMsP50} / p99 ${report.solveMsP99} / max ${report.solveMsMax} ms over ${report.iterations} re-plans, ${report.fallbacks} fallbacks |\n`,
+      );
+    }
+    break;
+  }
   case 'steady':
   case 'saturate':
   case 'storm': {

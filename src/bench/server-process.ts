@@ -40,7 +40,9 @@ export function freePort(): Promise<number> {
 export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
   const port = await freePort();
   const bin = fileURLToPath(new URL('../../bin/ampyard.js', import.meta.url));
-  const child = spawn(process.execPath, [bin, 'serve', '--host', '127.0.0.1', '--port', String(port), ...args], {
+  // `npm run bench -- --cpu-prof DIR` profiles the server (V8 .cpuprofile files, for Chrome DevTools or speedscope).
+  const profile = process.env.AMPYARD_BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.AMPYARD_BENCH_CPU_PROF_DIR}`] : [];
+  const child = spawn(process.execPath, [...profile, bin, 'serve', '--host', '127.0.0.1', '--port', String(port), ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, AMPYARD_LOG_LEVEL: 'warn', ...env },
   });

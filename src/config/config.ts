@@ -5,6 +5,21 @@ import { parse as parseYaml } from 'yaml';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 
+const PlannerSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true, description: 'plan sessions with known needs (needs the balancer)' }),
+    stepS: Type.Integer({ minimum: 60, maximum: 3600, default: 300, description: 'length of a plan step' }),
+    horizonS: Type.Integer({ minimum: 3600, maximum: 7 * 86400, default: 86400, description: 'how far ahead a plan looks' }),
+    timeBudgetS: Type.Number({ exclusiveMinimum: 0, default: 2, description: 'solver time per re-plan before least-laxity-first takes over' }),
+    replanEveryS: Type.Integer({ minimum: 10, default: 300, description: 're-plan each site at least this often' }),
+    shortfallAlarmKwh: Type.Number({ minimum: 0, default: 1, description: 'a session that will leave at least this short (and 1 % of its need) raises an alarm' }),
+  },
+  { default: {}, additionalProperties: false },
+);
+
+/** The planner's settings with every default (a config that leaves them out gets these). */
+export const plannerDefaults = (): Static<typeof PlannerSchema> => Value.Default(PlannerSchema, {}) as Static<typeof PlannerSchema>;
+
 export const ConfigSchema = Type.Object(
   {
     host: Type.String({ default: '0.0.0.0', description: 'address the HTTP/WebSocket listener binds to' }),
@@ -59,6 +74,7 @@ export const ConfigSchema = Type.Object(
           },
           { default: {}, additionalProperties: false },
         ),
+        planner: PlannerSchema,
       },
       { default: {}, additionalProperties: false },
     ),

@@ -1,5 +1,6 @@
 import type { StationProfileCapabilities } from '../charging/profiles/fit.js';
 import type { StoredSite } from './sites.js';
+import type { SessionNeeds, Vehicle, VehicleTrip } from './fleet.js';
 import type {
   Alarm,
   InstalledChargingProfile,
@@ -87,6 +88,17 @@ export interface Store {
   listSites(): Promise<StoredSite[]>;
   putSite(site: StoredSite): Promise<void>;
   deleteSite(id: string): Promise<boolean>;
+
+  // fleet: vehicles, their timetable, and the needs of sessions
+  getVehicle(id: string): Promise<Vehicle | undefined>;
+  listVehicles(): Promise<Vehicle[]>;
+  putVehicle(v: Vehicle): Promise<void>;
+  deleteVehicle(id: string): Promise<boolean>;
+  /** Adds trips, or updates those with the same vehicle and departure; all or nothing. Returns how many were new. */
+  putTrips(trips: VehicleTrip[], importedAt: string): Promise<{ added: number; updated: number }>;
+  listTrips(q: { vehicleId?: string; siteId?: string; departsAfter?: string; arrivesBefore?: string; limit: number }): Promise<VehicleTrip[]>;
+  getSessionNeeds(transactionId: number): Promise<SessionNeeds | undefined>;
+  putSessionNeeds(transactionId: number, needs: SessionNeeds): Promise<void>;
 
   // alarms
   raiseAlarm(a: Omit<Alarm, 'id' | 'clearedAt'>): Promise<Alarm>;

@@ -2,6 +2,7 @@ import { allocate, type Allocation, type ReservedPower } from '../charging/balan
 import { txProfileExpiresAt, txProfileForAllocation } from '../charging/envelope/envelope.js';
 import { flattenSite, limitOfNodeAt, sessionKey, siteOverWindow, type ChargingSessionDemand, type Site, type StationElectricalSpec } from '../charging/site/model.js';
 import type { LiveLoad } from './live-load.js';
+import type { PlanSource } from './site-planner.js';
 import type { Clock, CommandSender, EventBus, Store } from './ports.js';
 import { siteModel, type StoredSite } from './sites.js';
 import type { Transaction } from './types.js';
@@ -26,6 +27,9 @@ export interface BalancerOptions {
 
 /** The stable profile ids the balancer uses per connector, so each new one replaces the last. */
 export const balancerProfileId = (connectorId: number) => 1_000_000 + connectorId;
+
+/** Sessions with a plan rank above every priority class an operator can give (0–100). */
+export const plannedPriorityBoost = 1000;
 
 interface Grant {
   powerW: number;
@@ -65,6 +69,7 @@ export class SiteBalancer {
   private readonly failsafeDefault = new Map<string, { unit: 'A' | 'W'; limit: number }>();
   private housekeeping?: NodeJS.Timeout;
   private sending = new Map<string, Promise<void>>();
+  private planSource?: PlanSource;
 
   constructor(
     private readonly store: Store,
@@ -141,6 +146,16 @@ export class SiteBalancer {
     for (const c of connectorIds) this.defaultPowerW.set(sessionKey(stationId, c), powerW);
   }
 
+  /** The charging planner: sessions it plans are granted at most their plan, before the others. */
+  usePlans(source: PlanSource): void {
+    this.planSource = source;
+  }
+
+  /** Rebalance a site soon (a new plan, for instance). */
+  touchSite(siteId: string): void {
+    this.schedule(siteId);
+  }
+
   siteState(siteId: string): SiteState | undefined {
     return this.sites.get(siteId);
   }
@@ -183,6 +198,7 @@ export class SiteBalancer {
     const connectedTx: Transaction[] = [];
     /** What each session's connector may draw right now: its valid grant, else its failsafe default. */
     const mayDrawNow: number[] = [];
+    let anyPlanned = false;
     const txOn = new Map(active.map((t) => [sessionKey(t.stationId, t.connectorId), t]));
     for (const spec of state.stations) {
       const connected = this.sender.isConnected(spec.stationId);
@@ -204,15 +220,21 @@ export class SiteBalancer {
         connectedTx.push(t);
         mayDrawNow.push(validGrant ? validGrant.powerW : fallback);
         const measured = this.liveLoad.of(t.stationId, t.connectorId);
+        const minPowerW = spec.kind === 'AC' ? 6 * voltage * Math.min(phases, spec.phases) : 0;
+        const plan = this.planSource?.planned(t.stationId, t.connectorId, t.id, nowMs);
+        if (plan) anyPlanned = true;
         sessions.push({
           stationId: t.stationId,
           connectorId: t.connectorId,
           vehiclePhases: phases,
-          minPowerW: spec.kind === 'AC' ? 6 * voltage * Math.min(phases, spec.phases) : 0,
-          maxPowerW: connector.maxPowerW,
+          minPowerW,
+          // A plan is a ceiling: what the planner gives now, raised to the AC minimum (the LP knows
+          // no minimum; every limit is still checked by allocate) or 0 where it waits.
+          maxPowerW: plan ? Math.min(connector.maxPowerW, plan.powerW > 1 ? Math.max(plan.powerW, minPowerW) : 0) : connector.maxPowerW,
           measuredPowerW: measured?.powerW,
           previousAllocationW: validGrant?.powerW,
-          priority: state.priorities.get(spec.stationId),
+          priority: (state.priorities.get(spec.stationId) ?? 0) + (plan ? plannedPriorityBoost : 0),
+          ...(plan ? { departure: plan.departure, energyNeededWh: plan.energyNeededWh } : {}),
         });
       }
     }
@@ -224,7 +246,9 @@ export class SiteBalancer {
       sessions,
       now,
       reserved,
-      options: { strategy: state.stored.definition.strategy ?? 'equal-share' },
+      // Planned sessions get their plan before the rest share what is left: under equal shares
+      // that takes priority classes (everyone else is in one class, as before).
+      options: { strategy: anyPlanned && (state.stored.definition.strategy ?? 'equal-share') === 'equal-share' ? 'priority' : (state.stored.definition.strategy ?? 'equal-share') },
     });
     state.lastAllocation = allocation;
     state.lastRunAt = now.toISOString();
@@ -249,6 +273,13 @@ export class SiteBalancer {
     return allocation;
   }
 
+  /** Below this an AC vehicle stops (6 A per phase); DC has no such floor. */
+  private minimumPowerW(stationId: string, phases: 1 | 2 | 3, voltage: number): number {
+    const siteId = this.siteOfStation.get(stationId);
+    const spec = siteId ? this.sites.get(siteId)?.stations.find((s) => s.stationId === stationId) : undefined;
+    return spec?.kind === 'AC' ? 6 * voltage * Math.min(phases, spec.phases) : 0;
+  }
+
   private vehiclePhases(spec: StationElectricalSpec, t: Transaction): 1 | 2 | 3 {
     if (spec.kind === 'DC') return 3;
     if (spec.phases === 1) return 1;
@@ -266,6 +297,8 @@ export class SiteBalancer {
     const run = previous.then(async () => {
       const now = this.clock.now();
       const validity = this.options.txProfileValidityS;
+      const nowMs = now.getTime();
+      const plan = this.planSource?.planned(t.stationId, t.connectorId, t.id, nowMs);
       const { profile } = txProfileForAllocation({ powerW, phases }, { transactionId: t.id, connectorId: t.connectorId }, now, {
         validForS: validity,
         unit: 'W',
@@ -275,6 +308,10 @@ export class SiteBalancer {
         clockSkewS: this.options.clockSkewS,
         // Without a known failsafe the tail cannot go below the grant itself.
         txDefault: this.failsafeDefault.get(t.stationId) ?? { unit: 'W', limit: powerW },
+        // The plan's next steps, where it lowers the grant (a cheaper hour coming is not a raise).
+        plan: plan?.periods
+          .filter((p) => p.startMs > nowMs)
+          .map((p) => ({ offsetS: (p.startMs - nowMs) / 1000, powerW: p.powerW > 1 ? Math.max(p.powerW, this.minimumPowerW(t.stationId, phases, voltage)) : 0 })),
       });
       try {
         const answer = await this.sender.send(t.stationId, 'SetChargingProfile', { connectorId: t.connectorId, csChargingProfiles: profile }, { source: 'balancer' });

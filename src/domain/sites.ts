@@ -35,6 +35,18 @@ export interface SiteDefinition {
   supplyVoltage?: number;
   groups?: SiteGroupDefinition[];
   stations?: SiteStationEntry[];
+  /** What the charging planner optimises against; without it energy is free and only departures count. */
+  planning?: PlanningSignals;
+}
+
+/** Prices, CO2 and the demand charge of a site: step functions from each start until the next. */
+export interface PlanningSignals {
+  prices?: Array<{ start: string; pricePerKwh: number }>;
+  co2?: Array<{ start: string; kgPerKwh: number }>;
+  /** What a kg of CO2 costs in the plan, in the currency of the prices. */
+  co2CostPerKg?: number;
+  /** Cost per kW of the billing period's peak. */
+  demandChargePerKw?: number;
 }
 
 /** A limit from a grid operator or energy management system on one node, for a time. */

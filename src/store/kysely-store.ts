@@ -2,6 +2,7 @@ import type { Kysely, Selectable, Transaction as Trx } from 'kysely';
 import type { Store } from '../domain/ports.js';
 import type { StationProfileCapabilities } from '../charging/profiles/fit.js';
 import type { StoredSite } from '../domain/sites.js';
+import type { SessionNeeds, Vehicle, VehicleTrip } from '../domain/fleet.js';
 import type {
   Alarm,
   InstalledChargingProfile,
@@ -17,7 +18,7 @@ import type {
 } from '../domain/types.js';
 import { openDatabase, type DatabaseOptions, type OpenedDatabase } from './database.js';
 import { GroupCommitter } from './group-commit.js';
-import type { Database, MeterValuesTable, StationsTable, TransactionsTable } from './schema.js';
+import type { Database, MeterValuesTable, StationsTable, TransactionsTable, VehiclesTable } from './schema.js';
 
 const stationFromRow = (r: Selectable<StationsTable>): Station => ({
   id: r.id,
@@ -75,6 +76,16 @@ const transactionFromRow = (r: Selectable<TransactionsTable>): Transaction => {
     authorization: r.authorization as Transaction['authorization'],
   };
 };
+
+const vehicleFromRow = (r: Selectable<VehiclesTable>): Vehicle => ({
+  id: r.id,
+  name: r.name,
+  batteryKwh: Number(r.battery_kwh),
+  maxPowerKw: r.max_power_kw === null ? null : Number(r.max_power_kw),
+  targetSocPct: r.target_soc_pct === null ? null : Number(r.target_soc_pct),
+  idTags: JSON.parse(r.id_tags) as string[],
+  updatedAt: r.updated_at,
+});
 
 const readingFromRow = (r: Selectable<MeterValuesTable>): MeterReading => ({
   stationId: r.station_id,
@@ -568,6 +579,92 @@ export class KyselyStore implements Store {
   async deleteSite(id: string) {
     const r = await this.write((trx) => trx.deleteFrom('sites').where('id', '=', id).executeTakeFirst());
     return Number(r.numDeletedRows) > 0;
+  }
+
+  // fleet
+
+  async getVehicle(id: string) {
+    const r = await this.db.selectFrom('vehicles').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && vehicleFromRow(r);
+  }
+
+  async listVehicles() {
+    return (await this.db.selectFrom('vehicles').selectAll().orderBy('id').execute()).map(vehicleFromRow);
+  }
+
+  async putVehicle(v: Vehicle) {
+    const values = {
+      name: v.name,
+      battery_kwh: v.batteryKwh,
+      max_power_kw: v.maxPowerKw,
+      target_soc_pct: v.targetSocPct,
+      id_tags: JSON.stringify(v.idTags),
+      updated_at: v.updatedAt,
+    };
+    await this.write((trx) =>
+      trx
+        .insertInto('vehicles')
+        .values({ id: v.id, ...values })
+        .onConflict((oc) => oc.column('id').doUpdateSet(values))
+        .execute(),
+    );
+  }
+
+  async deleteVehicle(id: string) {
+    const r = await this.write((trx) => trx.deleteFrom('vehicles').where('id', '=', id).executeTakeFirst());
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async putTrips(trips: VehicleTrip[], importedAt: string) {
+    return this.write(async (trx) => {
+      let added = 0;
+      for (const t of trips) {
+        const values = { site_id: t.siteId, arrival: t.arrival, energy_kwh: t.energyKwh, arrival_soc_pct: t.arrivalSocPct, target_soc_pct: t.targetSocPct, imported_at: importedAt };
+        const existing = await trx.selectFrom('vehicle_trips').select('id').where('vehicle_id', '=', t.vehicleId).where('departure', '=', t.departure).executeTakeFirst();
+        if (existing) await trx.updateTable('vehicle_trips').set(values).where('id', '=', existing.id).execute();
+        else {
+          await trx.insertInto('vehicle_trips').values({ vehicle_id: t.vehicleId, departure: t.departure, ...values }).execute();
+          added++;
+        }
+      }
+      return { added, updated: trips.length - added };
+    });
+  }
+
+  async listTrips(q: { vehicleId?: string; siteId?: string; departsAfter?: string; arrivesBefore?: string; limit: number }) {
+    let query = this.db.selectFrom('vehicle_trips').selectAll();
+    if (q.vehicleId) query = query.where('vehicle_id', '=', q.vehicleId);
+    if (q.siteId) query = query.where('site_id', '=', q.siteId);
+    if (q.departsAfter) query = query.where('departure', '>', q.departsAfter);
+    if (q.arrivesBefore) query = query.where('arrival', '<', q.arrivesBefore);
+    const rows = await query.orderBy('departure').orderBy('vehicle_id').limit(q.limit).execute();
+    return rows.map(
+      (r): VehicleTrip => ({
+        vehicleId: r.vehicle_id,
+        siteId: r.site_id,
+        arrival: r.arrival,
+        departure: r.departure,
+        energyKwh: r.energy_kwh === null ? null : Number(r.energy_kwh),
+        arrivalSocPct: r.arrival_soc_pct === null ? null : Number(r.arrival_soc_pct),
+        targetSocPct: r.target_soc_pct === null ? null : Number(r.target_soc_pct),
+      }),
+    );
+  }
+
+  async getSessionNeeds(transactionId: number) {
+    const r = await this.db.selectFrom('session_needs').selectAll().where('transaction_id', '=', transactionId).executeTakeFirst();
+    return r && (JSON.parse(r.needs) as SessionNeeds);
+  }
+
+  async putSessionNeeds(transactionId: number, needs: SessionNeeds) {
+    const values = { needs: JSON.stringify(needs), updated_at: needs.updatedAt };
+    await this.write((trx) =>
+      trx
+        .insertInto('session_needs')
+        .values({ transaction_id: transactionId, ...values })
+        .onConflict((oc) => oc.column('transaction_id').doUpdateSet(values))
+        .execute(),
+    );
   }
 
   // alarms

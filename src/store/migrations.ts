@@ -200,6 +200,39 @@ function migrations(flavour: SqlFlavour): Record<string, Migration> {
           .execute();
       },
     },
+    '0005_fleet_and_needs': {
+      async up(db: Kysely<any>) {
+        // The fleet registry and its timetable are where a planner learns departures and needs.
+        await db.schema
+          .createTable('vehicles')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text')
+          .addColumn('battery_kwh', double, (c) => c.notNull())
+          .addColumn('max_power_kw', double)
+          .addColumn('target_soc_pct', double)
+          .addColumn('id_tags', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await table(db, 'vehicle_trips', 'bigserial')
+          .addColumn('vehicle_id', 'text', (c) => c.notNull())
+          .addColumn('site_id', 'text')
+          .addColumn('arrival', 'text', (c) => c.notNull())
+          .addColumn('departure', 'text', (c) => c.notNull())
+          .addColumn('energy_kwh', double)
+          .addColumn('arrival_soc_pct', double)
+          .addColumn('target_soc_pct', double)
+          .addColumn('imported_at', 'text', (c) => c.notNull())
+          .execute();
+        // A trip is known by its vehicle and departure: importing a timetable again updates it.
+        await db.schema.createIndex('vehicle_trips_departure').on('vehicle_trips').columns(['vehicle_id', 'departure']).unique().execute();
+        await db.schema
+          .createTable('session_needs')
+          .addColumn('transaction_id', 'integer', (c) => c.primaryKey())
+          .addColumn('needs', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

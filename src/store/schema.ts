@@ -153,7 +153,41 @@ export interface SitesTable {
   updated_at: string;
 }
 
+export interface VehiclesTable {
+  id: string;
+  name: string | null;
+  battery_kwh: number;
+  max_power_kw: number | null;
+  target_soc_pct: number | null;
+  /** JSON array of the id tags that identify this vehicle when it starts a transaction. */
+  id_tags: string;
+  updated_at: string;
+}
+
+export interface VehicleTripsTable {
+  id: Generated<number>;
+  vehicle_id: string;
+  /** The depot (site) the vehicle returns to, when the timetable says. */
+  site_id: string | null;
+  arrival: string;
+  departure: string;
+  energy_kwh: number | null;
+  arrival_soc_pct: number | null;
+  target_soc_pct: number | null;
+  imported_at: string;
+}
+
+export interface SessionNeedsTable {
+  transaction_id: number;
+  /** JSON of the needs given for the session (SessionNeeds). */
+  needs: string;
+  updated_at: string;
+}
+
 export interface Database {
+  vehicles: VehiclesTable;
+  vehicle_trips: VehicleTripsTable;
+  session_needs: SessionNeedsTable;
   sites: SitesTable;
   charging_profiles: ChargingProfilesTable;
   alarms: AlarmsTable;

@@ -316,6 +316,34 @@ describe('txProfileForAllocation and renewal', () => {
     expect(load.connectors[0].powerW).toBe(5_000);
   });
 
+  it('follows a plan where it is below the allocation, never above it, and keeps the tail', () => {
+    const plan = [
+      { offsetS: 0, powerW: 0 },
+      { offsetS: 60, powerW: 40_000 },
+      { offsetS: 120, powerW: 150_000 },
+      { offsetS: 180, powerW: 10_000.06 },
+      { offsetS: 400, powerW: 0 },
+    ];
+    const tx = txProfileForAllocation({ powerW: 100_000, phases: 3 }, { transactionId: 7, connectorId: 1 }, t0, { ...txOptions(fs, 10), plan });
+    // Offsets are from now; the schedule starts S = 10 s earlier. A step at once (offset 0) is the
+    // caller's to put into the allocation; steps past validForS belong to the next profile.
+    expect(tx.profile.chargingSchedule.chargingSchedulePeriod).toEqual([
+      { startPeriod: 0, limit: 100_000, numberPhases: 3 },
+      { startPeriod: 70, limit: 40_000, numberPhases: 3 },
+      { startPeriod: 130, limit: 100_000, numberPhases: 3 },
+      { startPeriod: 190, limit: 10_000, numberPhases: 3 },
+    ]);
+    // The last period is already below the default: no tail needed.
+    const raisedAtEnd = txProfileForAllocation({ powerW: 100_000, phases: 3 }, { transactionId: 7, connectorId: 1 }, t0, { ...txOptions(fs, 10), plan: [{ offsetS: 60, powerW: 0 }, { offsetS: 200, powerW: 90_000 }] });
+    expect(raisedAtEnd.profile.chargingSchedule.chargingSchedulePeriod).toEqual([
+      { startPeriod: 0, limit: 100_000, numberPhases: 3 },
+      { startPeriod: 70, limit: 0, numberPhases: 3 },
+      { startPeriod: 210, limit: 90_000, numberPhases: 3 },
+      { startPeriod: 300, limit: 20_000, numberPhases: 3 },
+    ]);
+    expect(validateProfile(1, raisedAtEnd.profile, { connectors: 1, transactions: [{ connectorId: 1, transactionId: 7 }] })).toEqual([]);
+  });
+
   it('rejects durations, margins and skews that make no sense', () => {
     const ok = txOptions(fs);
     expect(() => txProfileForAllocation({ powerW: 1, phases: 3 }, { transactionId: 1, connectorId: 1 }, t0, { ...ok, validForS: 0 })).toThrow(RangeError);

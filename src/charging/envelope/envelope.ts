@@ -216,6 +216,12 @@ export interface TxProfileOptions {
   clockSkewS: number;
   /** The station's TxDefaultProfile (StationFailsafe.unit and defaultLimit): the most its last period grants. */
   txDefault: { unit: ChargingRateUnit; limit: number };
+  /**
+   * A plan for the session: power (W) from each offset (s after `now`, increasing). Where it is
+   * below the allocation the profile follows it; it never raises a period above the allocation,
+   * so the profile grants no more than txProfileForAllocation without a plan would.
+   */
+  plan?: ReadonlyArray<{ offsetS: number; powerW: number }>;
 }
 
 /**
@@ -259,9 +265,22 @@ export function txProfileForAllocation(
   const fallback = opts.txDefault.unit === unit
     ? opts.txDefault.limit
     : floorToTenth(unit === 'W' ? opts.txDefault.limit * voltage * k : opts.txDefault.limit / (voltage * k));
-  const tail = Math.min(limit, fallback);
+  const inUnit = (powerW: number) => floorToTenth(unit === 'A' ? powerW / (voltage * k) : powerW);
   const periods = [{ startPeriod: 0, limit, numberPhases: k }];
-  if (skew > 0 && tail < limit) periods.push({ startPeriod: opts.validForS, limit: tail, numberPhases: k });
+  for (const step of opts.plan ?? []) {
+    // On a station whose clock agrees with ours, the plan's step lands on its own instant.
+    // What holds at once is the allocation itself (the caller caps it by the plan).
+    if (!(step.offsetS > 0) || !(step.powerW >= 0)) continue;
+    const startPeriod = Math.round(step.offsetS) + skew;
+    if (startPeriod >= opts.validForS) continue;
+    const planned = Math.min(limit, inUnit(step.powerW));
+    const last = periods[periods.length - 1]!;
+    if (startPeriod <= last.startPeriod) continue;
+    if (planned !== last.limit) periods.push({ startPeriod, limit: planned, numberPhases: k });
+  }
+  const lastLimit = periods[periods.length - 1]!.limit;
+  const tailLimit = Math.min(lastLimit, fallback);
+  if (skew > 0 && tailLimit < lastLimit) periods.push({ startPeriod: opts.validForS, limit: tailLimit, numberPhases: k });
   return {
     connectorId: transaction.connectorId,
     profile: {
