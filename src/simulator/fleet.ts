@@ -104,6 +104,23 @@ export class Fleet {
     return [...new Set(this.visits.map((v) => v.vehicle.idTag))];
   }
 
+  /**
+   * The scenario's visits as a depot's timetable would list them: who comes, when, with what SoC
+   * and wanting what. What a fleet operator knows in advance, for the CSMS's planner.
+   */
+  timetable(): Array<{ vehicleId: string; idTag: string; arrival: Date; departure: Date; arrivalSocPct: number; targetSocPct: number; batteryKwh: number; maxPowerKw: number }> {
+    return this.visits.map(({ vehicle: v }) => ({
+      vehicleId: v.id,
+      idTag: v.idTag,
+      arrival: v.arrival,
+      departure: v.departure,
+      arrivalSocPct: v.arrivalSocPct,
+      targetSocPct: v.targetSocPct,
+      batteryKwh: v.batteryKwh,
+      maxPowerKw: v.dcMaxPowerKw > 0 ? v.dcMaxPowerKw : (v.acMaxCurrentA * v.acPhases * 230) / 1000,
+    }));
+  }
+
   station(id: string): SimulatedStation | undefined {
     return this.stations.find((s) => s.id === id);
   }
