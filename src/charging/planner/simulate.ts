@@ -3,8 +3,10 @@
  * the site's power, its cost and the time its decisions take. Online policies (the heuristics
  * and `mpc`) see, at each step, only the sessions that have plugged in by the end of that step
  * and only their estimated departures; the real departure ends a session whatever was planned.
- * `offline` is one LP over the whole grid with every arrival and real departure known: the
- * upper bound no online policy can beat.
+ * `mpc` also plans for the sessions announced in advance (a depot's timetable) that have not
+ * plugged in yet, at their expected arrival, so that it keeps capacity for them; it only decides
+ * for the plugged-in ones. `offline` is one LP over the whole grid with every arrival and real
+ * departure known: the upper bound no online policy can beat.
  *
  * A session that plugs in during a step is known to that step's decision (a live controller
  * re-decides at plug-in); on the ACN data, whose times are on the 5-minute grid, this changes
@@ -29,10 +31,21 @@ export interface ReplaySession {
   arrivalMs: number;
   /** When it really unplugs. */
   departureMs: number;
-  /** What the planner is told at arrival. */
+  /** What the planner is told at arrival (or at the announcement, if earlier). */
   estimatedDepartureMs: number;
   requestedKwh: number;
   maxPowerKw: number;
+  /**
+   * When the planner learns of the session before it plugs in (a timetable); default, and at the
+   * latest, its arrival. Only `mpc` uses it: the heuristics decide per step and `offline` knows
+   * everything anyway.
+   */
+  announcedMs?: number;
+  /**
+   * The arrival the announcement tells, default the real one: a timetable knows the scheduled
+   * return, not the delay on the road.
+   */
+  expectedArrivalMs?: number;
 }
 
 export interface ReplayGrid {
@@ -115,6 +128,11 @@ export function replay(input: ReplayInput, options: ReplayOptions & { recordSess
   const hours = grid.stepS / 3600;
 
   const order = sessions.map((_, i) => i).sort((a, b) => sessions[a].arrivalMs - sessions[b].arrivalMs || a - b);
+  // Sessions MPC knows of before they plug in, by when it learns of them; none without announcements.
+  const announcedOrder =
+    options.policy === 'mpc'
+      ? order.filter((s) => knownFromMs(sessions[s]) < sessions[s].arrivalMs).sort((a, b) => knownFromMs(sessions[a]) - knownFromMs(sessions[b]) || a - b)
+      : [];
   const delivered = sessions.map(() => 0);
   const sitePowerKw = intervals.map(() => 0);
   const sessionPowerKw = options.recordSessionPower ? sessions.map(() => intervals.map(() => 0)) : undefined;
@@ -143,22 +161,28 @@ export function replay(input: ReplayInput, options: ReplayOptions & { recordSess
   const mpcOptions: MpcOptions = { ...options.mpc, latenessCostPerKwh: options.mpc?.latenessCostPerKwh ?? defaultLatenessCost(price) };
   let next = 0;
   let active: number[] = [];
+  let nextAnnounced = 0;
+  let upcoming: number[] = [];
   let peakSoFar = 0;
   for (let k = 0; k < grid.steps; k++) {
     const interval = intervals[k];
     while (next < order.length && sessions[order[next]].arrivalMs < interval.endMs) active.push(order[next++]);
     active = active.filter((s) => sessions[s].departureMs > interval.startMs && sessions[s].requestedKwh - delivered[s] > MET_KWH);
+    // Announced and not plugged in by the end of this step; those that have plugged in are in `active` now.
+    while (nextAnnounced < announcedOrder.length && knownFromMs(sessions[announcedOrder[nextAnnounced]]) < interval.endMs) upcoming.push(announcedOrder[nextAnnounced++]);
+    upcoming = upcoming.filter((s) => sessions[s].arrivalMs >= interval.endMs);
     if (active.length === 0) continue;
 
     let power: number[];
     if (options.policy === 'offline') {
       power = active.map((s) => offlinePower![s][k]);
     } else if (options.policy === 'mpc') {
-      const problem = mpcProblem(input, active, delivered, k, intervals, capacity, price, peakSoFar, mpcOptions);
+      const problem = mpcProblem(input, active, upcoming, delivered, k, intervals, capacity, price, peakSoFar, mpcOptions);
       const plan = planWithLp(problem, requireSolver(options), { timeLimitS: options.mpc?.timeLimitS });
       solveMs.push(plan.solveMs);
       if (plan.method !== 'lp') fallbacks++;
-      power = plan.powerKw.map((row) => row[0]);
+      // The plugged-in sessions come first in the problem; the upcoming ones only shaped the plan.
+      power = active.map((_, j) => plan.powerKw[j][0]);
     } else {
       const started = performance.now();
       const vehicles = active.map((s): StepVehicle => {
@@ -226,6 +250,22 @@ function toldWindow(session: ReplaySession, interval: PlanInterval): { arrivalMs
   return { arrivalMs: session.arrivalMs, departureMs };
 }
 
+/** When the planner first knows of the session: its announcement, and at the latest its plug-in. */
+function knownFromMs(session: ReplaySession): number {
+  return Math.min(session.announcedMs ?? session.arrivalMs, session.arrivalMs);
+}
+
+/**
+ * The window the planner is told for a session announced but not plugged in at the end of
+ * `interval`: from its expected arrival, or from the end of this step if that time has passed
+ * (it may come any moment, the most urgent assumption), to its estimated departure. Null when
+ * the estimate leaves no time.
+ */
+function upcomingWindow(session: ReplaySession, interval: PlanInterval): { arrivalMs: number; departureMs: number } | null {
+  const arrivalMs = Math.max(session.expectedArrivalMs ?? session.arrivalMs, interval.endMs);
+  return session.estimatedDepartureMs > arrivalMs ? { arrivalMs, departureMs: session.estimatedDepartureMs } : null;
+}
+
 function defaultLatenessCost(price: readonly number[]): number {
   const highest = price.reduce((m, p) => Math.max(m, p), 0);
   return 0.5 * (highest > 0 ? highest : 1);
@@ -239,12 +279,16 @@ function percentile(sorted: readonly number[], p: number): number {
 
 /**
  * What MPC knows at step k: the plugged-in sessions with what they still need and their told
- * windows, over a horizon from now to the last told departure (at most `horizonS`), fine first
- * and coarse later. Coarse intervals take the mean price and the lowest capacity of their steps.
+ * windows, then the announced ones still to come with their whole need, over a horizon from now
+ * to the last told departure (at most `horizonS`), fine first and coarse later. Coarse intervals
+ * take the mean price and the lowest capacity of their steps. The vehicles to come are told to
+ * arrive after this step, so the plan gives them nothing in its first interval, the only one
+ * applied.
  */
 function mpcProblem(
   input: ReplayInput,
   active: readonly number[],
+  upcoming: readonly number[],
   delivered: readonly number[],
   k: number,
   steps: readonly PlanInterval[],
@@ -266,6 +310,10 @@ function mpcProblem(
       departureMs: told.departureMs,
     };
   });
+  for (const s of upcoming) {
+    const told = upcomingWindow(sessions[s], steps[k]);
+    if (told) vehicles.push({ id: sessions[s].id, energyNeedKwh: sessions[s].requestedKwh, maxPowerKw: sessions[s].maxPowerKw, ...told });
+  }
   const gridEnd = grid.startMs + grid.steps * stepMs;
   const lastDeparture = vehicles.reduce((m, v) => Math.max(m, v.departureMs), now + stepMs);
   const horizonEnd = Math.min(gridEnd, now + (options.horizonS ?? 86_400) * 1000, now + Math.ceil((lastDeparture - now) / stepMs) * stepMs);
