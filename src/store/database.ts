@@ -66,11 +66,16 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
  */
 function withStatementCache(sqlite: BetterSqlite3.Database, max = 2000): BetterSqlite3.Database {
   const cache = new Map<string, BetterSqlite3.Statement>();
+  // Bound once: Kysely reaches for the database's methods on every query.
+  const bound = new Map<PropertyKey, unknown>();
   return new Proxy(sqlite, {
     get(target, property, receiver) {
       if (property !== 'prepare') {
         const value = Reflect.get(target, property, receiver);
-        return typeof value === 'function' ? value.bind(target) : value;
+        if (typeof value !== 'function') return value;
+        let method = bound.get(property);
+        if (!method) bound.set(property, (method = value.bind(target)));
+        return method;
       }
       return (sql: string) => {
         let statement = cache.get(sql);

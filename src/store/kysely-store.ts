@@ -1,4 +1,4 @@
-import type { Kysely, Selectable, Transaction as Trx } from 'kysely';
+import { CompiledQuery, type Kysely, type Selectable, type Transaction as Trx } from 'kysely';
 import type { Store } from '../domain/ports.js';
 import type { StationProfileCapabilities } from '../charging/profiles/fit.js';
 import type { StoredSite } from '../domain/sites.js';
@@ -86,6 +86,34 @@ const vehicleFromRow = (r: Selectable<VehiclesTable>): Vehicle => ({
   idTags: JSON.parse(r.id_tags) as string[],
   updatedAt: r.updated_at,
 });
+
+/** A reading as a meter_values row. */
+function meterRow(m: MeterReading) {
+  return {
+    station_id: m.stationId,
+    connector_id: m.connectorId,
+    transaction_id: m.transactionId,
+    ts: m.timestamp,
+    measurand: m.measurand,
+    phase: m.phase ?? '',
+    location: m.location,
+    context: m.context,
+    unit: m.unit,
+    value: m.value,
+    raw_value: m.rawValue,
+    raw_unit: m.rawUnit,
+    format: m.format,
+    derived: m.derived ? 1 : 0,
+  };
+}
+
+const meterColumns = ['station_id', 'connector_id', 'transaction_id', 'ts', 'measurand', 'phase', 'location', 'context', 'unit', 'value', 'raw_value', 'raw_unit', 'format', 'derived'] as const;
+/** The hot inserts of the SQLite path, written once (the statement cache prepares each once). */
+const sqliteMeterInsert =
+  `insert into "meter_values" (${meterColumns.map((c) => `"${c}"`).join(', ')}) values (${meterColumns.map(() => '?').join(', ')}) ` +
+  'on conflict ("station_id", "connector_id", "ts", "measurand", "phase", "location", "derived") do nothing';
+const sqliteMessageLogInsert =
+  'insert into "message_log" ("station_id", "at", "direction", "message_type", "message_id", "action", "frame") values (?, ?, ?, ?, ?, ?, ?)';
 
 const readingFromRow = (r: Selectable<MeterValuesTable>): MeterReading => ({
   stationId: r.station_id,
@@ -392,29 +420,25 @@ export class KyselyStore implements Store {
   async addMeterReadings(readings: MeterReading[]) {
     if (readings.length === 0) return 0;
     return this.write(async (trx) => {
-      const inserted = await trx
-        .insertInto('meter_values')
-        .values(
-          readings.map((m) => ({
-            station_id: m.stationId,
-            connector_id: m.connectorId,
-            transaction_id: m.transactionId,
-            ts: m.timestamp,
-            measurand: m.measurand,
-            phase: m.phase ?? '',
-            location: m.location,
-            context: m.context,
-            unit: m.unit,
-            value: m.value,
-            raw_value: m.rawValue,
-            raw_unit: m.rawUnit,
-            format: m.format,
-            derived: m.derived ? 1 : 0,
-          })),
-        )
-        .onConflict((oc) => oc.columns(['station_id', 'connector_id', 'ts', 'measurand', 'phase', 'location', 'derived']).doNothing())
-        .returning(['transaction_id', 'measurand', 'phase', 'location', 'value', 'ts'])
-        .execute();
+      let inserted: Array<{ transaction_id: number | null; measurand: string; phase: string; location: string | null; value: number | null; ts: string }>;
+      if (this.opened.flavour === 'sqlite') {
+        // One prepared single-row statement per reading: SQLite runs it in microseconds in the open
+        // transaction, where building a multi-row insert with Kysely cost more than executing it.
+        inserted = [];
+        for (const m of readings) {
+          const row = meterRow(m);
+          const result = await trx.executeQuery(CompiledQuery.raw(sqliteMeterInsert, meterColumns.map((c) => row[c])));
+          if (Number(result.numAffectedRows ?? 0) > 0) inserted.push({ transaction_id: m.transactionId, measurand: m.measurand, phase: row.phase, location: m.location, value: m.value, ts: m.timestamp });
+        }
+      } else {
+        // PostgreSQL: one round trip for all of them.
+        inserted = await trx
+          .insertInto('meter_values')
+          .values(readings.map(meterRow))
+          .onConflict((oc) => oc.columns(['station_id', 'connector_id', 'ts', 'measurand', 'phase', 'location', 'derived']).doNothing())
+          .returning(['transaction_id', 'measurand', 'phase', 'location', 'value', 'ts'])
+          .execute();
+      }
       // Keep each transaction's latest energy register, from new readings only: a repeat adds nothing.
       const latest = new Map<number, { ts: string; value: number }>();
       for (const r of inserted) {
@@ -698,6 +722,16 @@ export class KyselyStore implements Store {
 
   async appendMessageLog(entries: Array<Omit<MessageLogEntry, 'id'>>) {
     if (entries.length === 0) return;
+    if (this.opened.flavour === 'sqlite') {
+      // As for meter values: a batch of hundreds of rows as one Kysely insert cost more to build
+      // (and, with a new row count each time, to prepare) than the rows cost to write one by one.
+      await this.write(async (trx) => {
+        for (const e of entries) {
+          await trx.executeQuery(CompiledQuery.raw(sqliteMessageLogInsert, [e.stationId, e.at, e.direction, e.messageType, e.messageId, e.action, e.frame]));
+        }
+      });
+      return;
+    }
     await this.write((trx) =>
       trx
         .insertInto('message_log')
