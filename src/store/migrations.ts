@@ -233,6 +233,21 @@ function migrations(flavour: SqlFlavour): Record<string, Migration> {
           .execute();
       },
     },
+    '0006_meter_values_one_index_less': {
+      // Each reading went into four B-trees (the table, the identity, by transaction, by station and
+      // time). The identity ordered by station and time first serves the station-and-time queries
+      // too, so the fourth goes: a quarter less index work for every reading stored.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createIndex('meter_values_identity_by_time')
+          .on('meter_values')
+          .columns(['station_id', 'ts', 'connector_id', 'measurand', 'phase', 'location', 'derived'])
+          .unique()
+          .execute();
+        await db.schema.dropIndex('meter_values_identity').execute();
+        await db.schema.dropIndex('meter_values_station_time').execute();
+      },
+    },
   };
 }
 
