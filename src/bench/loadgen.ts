@@ -36,9 +36,9 @@ export interface LoadResult {
   retries: number;
 }
 
-const meterValue = (i: number) => ({
+const meterValue = (i: number, transactionId: number | undefined) => ({
   connectorId: 1,
-  transactionId: 1,
+  ...(transactionId === undefined ? {} : { transactionId }),
   meterValue: [
     {
       timestamp: new Date().toISOString(),
@@ -60,7 +60,6 @@ class Station {
   ws?: WebSocket;
   private seq = 0;
   private pending?: { id: string; sentAt: number; resolve: (p: any) => void; reject: (e: Error) => void };
-  transactionId = 1;
   constructor(
     readonly id: string,
     private readonly url: string,
@@ -184,21 +183,54 @@ export async function runLoad(task: LoadTask): Promise<LoadResult> {
     const live = stations.filter((s) => s.ws?.readyState === WebSocket.OPEN);
     const measureStart = performance.now();
     const until = measureStart + task.durationS * 1000;
+    // steady: stations start at random within the first interval, so the offered rate is reached
+    // only after it; messages are counted from then on (the ramp would dilute the rate).
+    const windowStart = task.scenario === 'steady' ? Math.min(measureStart + task.intervalS * 1000, until - 1000) : measureStart;
     await Promise.all(
       live.map(async (s, index) => {
         let i = 0;
+        let other = 0;
+        let transactionId: number | undefined;
+        const timestamp = () => new Date().toISOString();
+        try {
+          // Meter values belong to a transaction, as a charging station's do.
+          if (task.scenario === 'saturate') transactionId = (await s.call('StartTransaction', { connectorId: 1, idTag: 'BENCH', meterStart: 0, timestamp: timestamp() }))[0].transactionId;
+        } catch {
+          result.failures += 1;
+          return;
+        }
         if (task.scenario === 'steady') await sleep(Math.random() * task.intervalS * 1000);
         while (performance.now() < until) {
           const sentAt = performance.now();
           try {
-            // A real AC charger: mostly MeterValues, a Heartbeat now and then, a transaction now and then.
-            const action = task.scenario === 'saturate' || i % 10 !== 9 ? 'MeterValues' : index % 2 === 0 ? 'Heartbeat' : 'StatusNotification';
-            const payload = action === 'MeterValues' ? meterValue(i) : action === 'Heartbeat' ? {} : { connectorId: 1, status: 'Charging', errorCode: 'NoError' };
-            const [, latency] = await s.call(action, payload);
-            // A uniform sample of at most 200,000 latencies keeps the report small at any rate.
-            if (result.latencies.length < 200_000) result.latencies.push(latency);
-            else if (Math.random() < 200_000 / (result.answered + 1)) result.latencies[Math.floor(Math.random() * 200_000)] = latency;
-            result.answered += 1;
+            // A real AC charger: mostly MeterValues; now and then a Heartbeat, a transaction that starts, a status, a transaction that stops.
+            let action = 'MeterValues';
+            let payload: object = meterValue(i, transactionId);
+            if (task.scenario === 'steady' && i % 10 === 9) {
+              const kind = other++ % 4;
+              if (kind === 1 && transactionId === undefined) {
+                action = 'StartTransaction';
+                payload = { connectorId: 1, idTag: 'BENCH', meterStart: 1000 + i * 10, timestamp: timestamp() };
+              } else if (kind === 2) {
+                action = 'StatusNotification';
+                payload = { connectorId: 1, status: transactionId === undefined ? 'Available' : 'Charging', errorCode: 'NoError' };
+              } else if (kind === 3 && transactionId !== undefined) {
+                action = 'StopTransaction';
+                payload = { transactionId, meterStop: 1000 + i * 10, timestamp: timestamp() };
+              } else {
+                action = 'Heartbeat';
+                payload = {};
+              }
+            }
+            const [answer, latency] = await s.call(action, payload);
+            if (action === 'StartTransaction') transactionId = answer.transactionId;
+            if (action === 'StopTransaction') transactionId = undefined;
+            if (sentAt >= windowStart) {
+              // A uniform sample of at most 200,000 latencies keeps the report small at any rate.
+              if (result.latencies.length < 200_000) result.latencies.push(latency);
+              else if (Math.random() < 200_000 / (result.answered + 1)) result.latencies[Math.floor(Math.random() * 200_000)] = latency;
+              result.answered += 1;
+            }
           } catch {
             result.failures += 1;
             break;
@@ -208,7 +240,7 @@ export async function runLoad(task: LoadTask): Promise<LoadResult> {
         }
       }),
     );
-    result.durationS = (performance.now() - measureStart) / 1000;
+    result.durationS = task.scenario === 'steady' ? (until - windowStart) / 1000 : (performance.now() - measureStart) / 1000;
   }
   const cpu = process.cpuUsage(cpu0);
   result.loadgenCpuPct = Math.round(((cpu.user + cpu.system) / 1e6 / ((performance.now() - t0) / 1000)) * 1000) / 10;

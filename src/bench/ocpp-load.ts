@@ -111,6 +111,9 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
   const db = o.db ?? `sqlite:${join(dir, 'bench.db')}`;
   const server = await startServerProcess(['--config', config, '--db', db]);
   const ocppUrl = o.tls ? `wss://127.0.0.1:${tlsPort}/ocpp` : server.ocppUrl;
+  // The card the bench stations start their transactions with.
+  const tag = await fetch(`${server.httpUrl}/api/v1/id-tags`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ idTag: 'BENCH', status: 'Accepted' }) });
+  if (!tag.ok) throw new Error(`could not create the bench id tag: HTTP ${tag.status}`);
   await new Promise((r) => setTimeout(r, 500));
   const idle = server.usage();
   let peakRss = idle.rssBytes;
