@@ -172,7 +172,9 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
       messageLog.start();
       if (config.smartCharging.balancer.enabled) await balancer.start();
       if (planning) await planner.start();
-      await http.listen({ host: config.host, port: config.port });
+      // A backlog the size of a reconnect storm: with Node's default of 511, connection attempts beyond
+      // it are dropped and the chargers' TCP retries them 1, 3, 7 s later (the kernel caps it at somaxconn).
+      await http.listen({ host: config.host, port: config.port, backlog: 8192 });
       const address = http.server.address() as AddressInfo;
       const httpUrl = urlOf('http', address);
       const result: { httpUrl: string; ocppUrl: string; ocppTlsUrl?: string } = {
@@ -182,7 +184,7 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
       if (https && config.tls) {
         await new Promise<void>((resolve, reject) => {
           https!.once('error', reject);
-          https!.listen(config.tls!.port, config.tls!.host ?? config.host, () => resolve());
+          https!.listen({ port: config.tls!.port, host: config.tls!.host ?? config.host, backlog: 8192 }, () => resolve());
         });
         result.ocppTlsUrl = `${urlOf('wss', https.address() as AddressInfo)}${config.ocppPath}`;
       }

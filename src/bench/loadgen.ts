@@ -10,8 +10,6 @@ export interface LoadTask {
   scenario: 'steady' | 'saturate' | 'storm';
   /** ws://host:port/ocpp (the station id is appended). */
   url: string;
-  /** http://host:port, for /healthz during a storm (optional). */
-  healthUrl?: string;
   stations: number;
   durationS: number;
   /** steady: seconds between a station's messages. */
@@ -24,6 +22,10 @@ export interface LoadTask {
 }
 
 export interface LoadResult {
+  /** Seconds from the start at which each station was booted (storm: how the storm drains). */
+  acceptedAtS: number[];
+  /** Why stations failed, by message (at most the first 80 characters), for the report. */
+  failureReasons: Record<string, number>;
   connected: number;
   failures: number;
   answered: number;
@@ -31,7 +33,6 @@ export interface LoadResult {
   latencies: number[];
   bootLatencies: number[];
   allAcceptedAfterS: number | null;
-  healthzMaxMs: number | null;
   loadgenCpuPct: number;
   retries: number;
 }
@@ -131,7 +132,7 @@ export async function runLoad(task: LoadTask): Promise<LoadResult> {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const stations = Array.from({ length: task.stations }, (_, i) => new Station(`${task.prefix}${i}`, task.url, task.password));
-  const result: LoadResult = { connected: 0, failures: 0, answered: 0, durationS: 0, latencies: [], bootLatencies: [], allAcceptedAfterS: null, healthzMaxMs: null, loadgenCpuPct: 0, retries: 0 };
+  const result: LoadResult = { connected: 0, failures: 0, answered: 0, durationS: 0, latencies: [], bootLatencies: [], allAcceptedAfterS: null, loadgenCpuPct: 0, retries: 0, failureReasons: {}, acceptedAtS: [] };
 
   /** Connects and boots one station, coming back after Retry-After when the server says it is busy. */
   const bring = async (s: Station) => {
@@ -140,6 +141,7 @@ export async function runLoad(task: LoadTask): Promise<LoadResult> {
         await s.connect();
         result.bootLatencies.push(await boot(s));
         result.connected += 1;
+        result.acceptedAtS.push((performance.now() - t0) / 1000);
         return;
       } catch (err) {
         const e = err as Error & { status?: number; retryAfter?: number };
@@ -150,34 +152,20 @@ export async function runLoad(task: LoadTask): Promise<LoadResult> {
           continue;
         }
         result.failures += 1;
+        const reason = (e.message || String(err)).slice(0, 80);
+        result.failureReasons[reason] = (result.failureReasons[reason] ?? 0) + 1;
         return;
       }
     }
     result.failures += 1;
+    result.failureReasons['still 503 after 20 attempts'] = (result.failureReasons['still 503 after 20 attempts'] ?? 0) + 1;
   };
 
   if (task.scenario === 'storm') {
-    let healthzMax = 0;
-    let storming = true;
-    const probe = (async () => {
-      while (storming && task.healthUrl) {
-        const start = performance.now();
-        try {
-          await fetch(`${task.healthUrl}/healthz`);
-        } catch {
-          /* counted as slow below */
-        }
-        healthzMax = Math.max(healthzMax, performance.now() - start);
-        await sleep(50);
-      }
-    })();
     await Promise.all(stations.map(bring));
     result.durationS = (performance.now() - t0) / 1000;
     // Only a storm in which every station got in has an "all accepted" time.
     result.allAcceptedAfterS = result.failures === 0 ? result.durationS : null;
-    storming = false;
-    await probe;
-    result.healthzMaxMs = task.healthUrl ? healthzMax : null;
   } else {
     for (let i = 0; i < stations.length; i += task.connectBatch) await Promise.all(stations.slice(i, i + task.connectBatch).map(bring));
     const live = stations.filter((s) => s.ws?.readyState === WebSocket.OPEN);

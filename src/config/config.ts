@@ -38,7 +38,7 @@ export const ConfigSchema = Type.Object(
       { default: {}, additionalProperties: false },
     ),
     allowConcurrentTx: Type.Boolean({ default: false }),
-    maxPendingUpgrades: Type.Integer({ minimum: 1, default: 1000 }),
+    maxPendingUpgrades: Type.Integer({ minimum: 1, default: 10000, description: 'upgrades admitted at once; above it new ones get 503 with Retry-After (a whole 10,000-station reconnect storm fits)' }),
     sqliteSynchronous: Type.Union([Type.Literal('FULL'), Type.Literal('NORMAL')], { default: 'FULL' }),
     messageLog: Type.Object(
       { retentionDays: Type.Number({ exclusiveMinimum: 0, default: 14 }), maxPerStation: Type.Integer({ minimum: 1, default: 20000 }) },

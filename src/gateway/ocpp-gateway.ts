@@ -115,7 +115,9 @@ export class OcppGateway {
 
     if (this.pendingUpgrades >= this.opts.maxPendingUpgrades) {
       // Over capacity: tell the station when to come back rather than letting every upgrade time out.
-      return reject(503, 'central system busy, retry later', { 'Retry-After': String(1 + Math.floor(Math.random() * 5)) });
+      // Soon: a backlog of admissions clears in well under a second, and a longer wait only leaves
+      // the central system idle while stations sleep (1 or 2 s spreads the next wave).
+      return reject(503, 'central system busy, retry later', { 'Retry-After': String(1 + Math.floor(Math.random() * 2)) });
     }
     this.pendingUpgrades += 1;
     try {

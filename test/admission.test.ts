@@ -1,0 +1,48 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startCsms, type TestCsms } from './helpers/csms.js';
+
+/** Opens an OCPP WebSocket and reports how the upgrade ended: open, or the HTTP status and Retry-After. */
+function tryConnect(url: string, id: string): Promise<{ open: true; ws: WebSocket } | { open: false; status: number; retryAfter: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    // With a password: a new station's password is hashed (scrypt) while it is admitted, so admissions overlap.
+    const authorization = `Basic ${Buffer.from(`${id}:admission-password-1`).toString('base64')}`;
+    const ws = new WebSocket(`${url}/${id}`, 'ocpp1.6', { perMessageDeflate: false, headers: { authorization } });
+    ws.once('open', () => resolve({ open: true, ws }));
+    ws.once('unexpected-response', (_req, res) => {
+      resolve({ open: false, status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined });
+      res.resume();
+      ws.terminate();
+    });
+    ws.once('error', reject);
+  });
+}
+
+describe('admission control', () => {
+  let server: TestCsms;
+  afterEach(async () => {
+    await server?.stop();
+  });
+
+  it('over capacity, an upgrade gets 503 with a Retry-After of a second or two, and the station gets in when it comes back', async () => {
+    // One admission at a time: stations that arrive together are over capacity.
+    server = await startCsms({ maxPendingUpgrades: 1 });
+    const ids = Array.from({ length: 30 }, (_, i) => `ADMIT-${i}`);
+    const first = await Promise.all(ids.map((id) => tryConnect(server.ocppUrl, id)));
+    const refused = first.flatMap((r, i) => (r.open ? [] : [{ id: ids[i]!, ...r }]));
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) {
+      expect(r.status).toBe(503);
+      expect(['1', '2']).toContain(r.retryAfter);
+    }
+    // Coming back one by one (as the Retry-After spreads them), every refused station gets in.
+    for (const r of refused) {
+      const again = await tryConnect(server.ocppUrl, r.id);
+      expect(again.open).toBe(true);
+      if (again.open) again.ws.close();
+    }
+    for (const r of first) if (r.open) r.ws.close();
+    const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/status="503"\} [1-9]/);
+  });
+});
