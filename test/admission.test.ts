@@ -24,9 +24,12 @@ describe('admission control', () => {
     await server?.stop();
   });
 
-  it('over capacity, an upgrade gets 503 with a Retry-After of a second or two, and the station gets in when it comes back', async () => {
+  it.each([
+    ['upgrades', { maxPendingUpgrades: 1 }],
+    ['password checks', { maxPendingPasswordChecks: 1 }],
+  ])('over capacity (one at a time: %s), an upgrade gets 503 with a Retry-After of a second or two, and the station gets in when it comes back', async (_what, limits) => {
     // One admission at a time: stations that arrive together are over capacity.
-    server = await startCsms({ maxPendingUpgrades: 1 });
+    server = await startCsms(limits);
     const ids = Array.from({ length: 30 }, (_, i) => `ADMIT-${i}`);
     const first = await Promise.all(ids.map((id) => tryConnect(server.ocppUrl, id)));
     const refused = first.flatMap((r, i) => (r.open ? [] : [{ id: ids[i]!, ...r }]));

@@ -56,7 +56,7 @@ function runLoadgen(task: LoadTask): Promise<LoadResult> {
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
     // The benchmark stops by itself: a load generator still running well past its duration is ended.
-    const deadline = setTimeout(() => child.kill('SIGKILL'), (task.durationS + 180) * 1000);
+    const deadline = setTimeout(() => child.kill('SIGKILL'), (task.durationS + 300) * 1000);
     child.on('exit', (code) => {
       clearTimeout(deadline);
       if (code === 0) resolve(JSON.parse(out) as LoadResult);

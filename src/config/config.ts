@@ -38,6 +38,11 @@ export const ConfigSchema = Type.Object(
       { default: {}, additionalProperties: false },
     ),
     allowConcurrentTx: Type.Boolean({ default: false }),
+    maxPendingPasswordChecks: Type.Integer({
+      minimum: 1,
+      default: 100,
+      description: 'upgrades with a password being checked at once (scrypt, ~35 ms of CPU each); above it new ones get 503 with Retry-After',
+    }),
     maxPendingUpgrades: Type.Integer({ minimum: 1, default: 10000, description: 'upgrades admitted at once; above it new ones get 503 with Retry-After (a whole 10,000-station reconnect storm fits)' }),
     sqliteSynchronous: Type.Union([Type.Literal('FULL'), Type.Literal('NORMAL')], { default: 'FULL' }),
     messageLog: Type.Object(

@@ -205,10 +205,6 @@ export class SitePlanner implements PlanSource {
     for (const siteId of this.sites.keys()) this.schedule(siteId);
   }
 
-  siteOf(stationId: string): string | undefined {
-    return this.siteOfStation.get(stationId);
-  }
-
   planOf(siteId: string): SitePlan | undefined {
     return this.sites.get(siteId)?.plan;
   }

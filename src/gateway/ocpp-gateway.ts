@@ -19,6 +19,11 @@ export interface GatewayOptions {
   pingIntervalS: number;
   /** Upgrades being admitted at once; above it new ones get 503 with Retry-After (admission control). */
   maxPendingUpgrades: number;
+  /**
+   * Of those, upgrades with credentials: each costs a password hash check (scrypt, tens of ms of
+   * CPU), so they are bounded by the work they queue, not only by their number.
+   */
+  maxPendingPasswordChecks: number;
 }
 
 export interface GatewayDeps {
@@ -70,6 +75,7 @@ export function parseBasicAuth(header: string | undefined, stationId?: string): 
 export class OcppGateway {
   private readonly wss: WebSocketServer;
   private pendingUpgrades = 0;
+  private pendingPasswordChecks = 0;
 
   constructor(
     private readonly opts: GatewayOptions,
@@ -113,13 +119,15 @@ export class OcppGateway {
       return reject(400, `no supported OCPP subprotocol offered (supported: ${supportedSubprotocols.join(', ')})`);
     }
 
-    if (this.pendingUpgrades >= this.opts.maxPendingUpgrades) {
+    const withPassword = req.headers.authorization !== undefined;
+    if (this.pendingUpgrades >= this.opts.maxPendingUpgrades || (withPassword && this.pendingPasswordChecks >= this.opts.maxPendingPasswordChecks)) {
       // Over capacity: tell the station when to come back rather than letting every upgrade time out.
       // Soon: a backlog of admissions clears in well under a second, and a longer wait only leaves
       // the central system idle while stations sleep (1 or 2 s spreads the next wave).
       return reject(503, 'central system busy, retry later', { 'Retry-After': String(1 + Math.floor(Math.random() * 2)) });
     }
     this.pendingUpgrades += 1;
+    if (withPassword) this.pendingPasswordChecks += 1;
     try {
       const tls = Boolean((req.socket as TLSSocket).encrypted);
       const decision = await this.deps.stations.admit({ stationId, credentials: parseBasicAuth(req.headers.authorization, stationId), tls });
@@ -131,6 +139,7 @@ export class OcppGateway {
       reject(503, 'central system could not admit the station, retry later', { 'Retry-After': '10' });
     } finally {
       this.pendingUpgrades -= 1;
+      if (withPassword) this.pendingPasswordChecks -= 1;
     }
   }
 
