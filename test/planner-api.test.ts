@@ -1,14 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { plannerDefaults } from '../src/config/config.js';
-import { bootStation, connectStation, eventually, startCsms, testDatabases, type TestCsms } from './helpers/csms.js';
+import { bootStation, connectStation, eventually, quickSmartCharging as smartCharging, startCsms, testDatabases, type TestCsms } from './helpers/csms.js';
 
-const smartCharging = {
-  supplyVoltage: 230,
-  verifyProfiles: false,
-  verifyDurationS: 3600,
-  balancer: { enabled: true, txProfileValidityS: 300, renewBeforeS: 60, clockSkewS: 5, minUpdateIntervalS: 0, debounceMs: 20, housekeepingMs: 100, failsafeHorizonS: 3600, failsafeFraction: 0.5 },
-  planner: plannerDefaults(),
-};
 
 const hour = 3600_000;
 

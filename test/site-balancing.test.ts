@@ -1,9 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { plannerDefaults } from '../src/config/config.js';
 import { Fleet } from '../src/simulator/fleet.js';
 import { loadTemplate } from '../src/simulator/templates.js';
 import type { VehicleSpec } from '../src/simulator/vehicle.js';
-import { eventually, startCsms, testDatabases, type TestCsms } from './helpers/csms.js';
+import { eventually, quickSmartCharging as smartCharging, startCsms, testDatabases, type TestCsms } from './helpers/csms.js';
 
 const car = (id: string, now: Date): VehicleSpec => ({
   id,
@@ -19,14 +18,6 @@ const car = (id: string, now: Date): VehicleSpec => ({
   departure: new Date(now.getTime() + 10 * 3600_000),
 });
 
-/** Fast rounds and no per-profile check, so that a test sees the balancer act within a second. */
-const smartCharging = {
-  supplyVoltage: 230,
-  verifyProfiles: false,
-  verifyDurationS: 3600,
-  balancer: { enabled: true, txProfileValidityS: 300, renewBeforeS: 60, clockSkewS: 5, minUpdateIntervalS: 0, debounceMs: 20, housekeepingMs: 100, failsafeHorizonS: 3600, failsafeFraction: 0.5 },
-  planner: plannerDefaults(),
-};
 
 describe.each(testDatabases)('site load balancing through the API (%s)', (database) => {
   let server: TestCsms;

@@ -5,7 +5,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { RPCClient } from 'ocpp-rpc';
 import { createCsms, type Csms } from '../../src/app.js';
-import { loadConfig, type Config } from '../../src/config/config.js';
+import { loadConfig, plannerDefaults, type Config } from '../../src/config/config.js';
 import type { Clock } from '../../src/domain/ports.js';
 
 /** The databases every storage test runs against: SQLite always, PostgreSQL when AMPYARD_TEST_POSTGRES_URL is set. */
@@ -55,6 +55,15 @@ export interface TestCsms {
   api<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
   stop(): Promise<void>;
 }
+
+/** Fast rounds and no per-profile check, so that a test sees the balancer and the planner act within a second. */
+export const quickSmartCharging = {
+  supplyVoltage: 230,
+  verifyProfiles: false,
+  verifyDurationS: 3600,
+  balancer: { enabled: true, txProfileValidityS: 300, renewBeforeS: 60, clockSkewS: 5, minUpdateIntervalS: 0, debounceMs: 20, housekeepingMs: 100, failsafeHorizonS: 3600, failsafeFraction: 0.5 },
+  planner: plannerDefaults(),
+};
 
 /** Starts a real CSMS on 127.0.0.1 with a random port and a fresh database. */
 export async function startCsms(overrides: Partial<Config> & { database?: 'sqlite' | 'postgres'; clock?: Clock } = {}): Promise<TestCsms> {
