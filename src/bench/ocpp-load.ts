@@ -25,6 +25,7 @@ export interface OcppLoadReport {
   durationS: number;
   messagesPerSecond: number;
   latencyMs: { p50: number; p99: number; max: number };
+  baselineLatencyMs: { p50: number; p99: number; max: number };
   serverCpuUsPerMessage: number;
   baselineCpuUsPerMessage: number;
   cpuRatioToBaseline: number;
@@ -154,6 +155,7 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
   const serverCpuUs = (used.cpuMicros - idle.cpuMicros) / Math.max(1, messages);
   const baselineCpuUs = (b1.cpuMicros - b0.cpuMicros) / Math.max(1, baseMessages);
   const latencies = (o.scenario === 'storm' ? result.bootLatencies : result.latencies).sort((a, b) => a - b);
+  const baseLatencies = (o.scenario === 'storm' ? baseResult.bootLatencies : baseResult.latencies).sort((a, b) => a - b);
   const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
   return {
     scenario: o.scenario,
@@ -161,6 +163,8 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
     durationS: round(result.durationS),
     messagesPerSecond: round((o.scenario === 'storm' ? messages : result.answered) / Math.max(0.001, result.durationS), 1),
     latencyMs: { p50: round(percentile(latencies, 0.5)), p99: round(percentile(latencies, 0.99)), max: round(latencies.at(-1) ?? 0) },
+    // The same load against the bare server: what the load generator and the loopback add on their own.
+    baselineLatencyMs: { p50: round(percentile(baseLatencies, 0.5)), p99: round(percentile(baseLatencies, 0.99)), max: round(baseLatencies.at(-1) ?? 0) },
     serverCpuUsPerMessage: round(serverCpuUs, 1),
     baselineCpuUsPerMessage: round(baselineCpuUs, 1),
     cpuRatioToBaseline: round(serverCpuUs / Math.max(0.001, baselineCpuUs)),

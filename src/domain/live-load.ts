@@ -12,7 +12,8 @@ export interface ConnectorLoad {
  * balancer uses to see a vehicle drawing less than it was given, and what a site's live view shows.
  */
 export class LiveLoad {
-  private readonly latest = new Map<string, ConnectorLoad>();
+  /** By station, then connector: a station that drops off forgets its connectors without a scan of all. */
+  private readonly latest = new Map<string, Map<number, ConnectorLoad>>();
 
   constructor(events: EventBus) {
     events.subscribe((e) => {
@@ -29,16 +30,16 @@ export class LiveLoad {
         // A station reporting only power is taken as balanced over three phases at 230 V.
         const powerW = power.at(-1)?.value ?? (currentA.L1 + currentA.L2 + currentA.L3) * 230;
         if (currents.length === 0) currentA.L1 = currentA.L2 = currentA.L3 = powerW / (3 * 230);
-        this.latest.set(key(e.stationId, e.connectorId), { powerW, currentA, at: newest.timestamp });
+        let station = this.latest.get(e.stationId);
+        if (!station) this.latest.set(e.stationId, (station = new Map()));
+        station.set(e.connectorId, { powerW, currentA, at: newest.timestamp });
       }
-      if (e.type === 'transaction.stopped') this.latest.delete(key(e.transaction.stationId, e.transaction.connectorId));
-      if (e.type === 'station.disconnected') for (const k of this.latest.keys()) if (k.startsWith(`${e.stationId}#`)) this.latest.delete(k);
+      if (e.type === 'transaction.stopped') this.latest.get(e.transaction.stationId)?.delete(e.transaction.connectorId);
+      if (e.type === 'station.disconnected') this.latest.delete(e.stationId);
     });
   }
 
   of(stationId: string, connectorId: number): ConnectorLoad | undefined {
-    return this.latest.get(key(stationId, connectorId));
+    return this.latest.get(stationId)?.get(connectorId);
   }
 }
-
-const key = (stationId: string, connectorId: number) => `${stationId}#${connectorId}`;

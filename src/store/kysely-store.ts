@@ -108,12 +108,29 @@ function meterRow(m: MeterReading) {
 }
 
 const meterColumns = ['station_id', 'connector_id', 'transaction_id', 'ts', 'measurand', 'phase', 'location', 'context', 'unit', 'value', 'raw_value', 'raw_unit', 'format', 'derived'] as const;
-/** The hot inserts of the SQLite path, written once (the statement cache prepares each once). */
-const sqliteMeterInsert =
-  `insert into "meter_values" (${meterColumns.map((c) => `"${c}"`).join(', ')}) values (${meterColumns.map(() => '?').join(', ')}) ` +
-  'on conflict ("station_id", "connector_id", "ts", "measurand", "phase", "location", "derived") do nothing';
-const sqliteMessageLogInsert =
-  'insert into "message_log" ("station_id", "at", "direction", "message_type", "message_id", "action", "frame") values (?, ?, ?, ?, ?, ?, ?)';
+/**
+ * The hot inserts of the SQLite path as SQL text for `rows` rows, made once per row count (and so
+ * prepared once by the statement cache): one statement per MeterValues or per chunk of the message
+ * log, without building a Kysely query for each.
+ */
+const sqliteInsertText = new Map<string, string>();
+function sqliteInsert(table: 'meter_values' | 'message_log', rows: number): string {
+  const key = `${table}:${rows}`;
+  let text = sqliteInsertText.get(key);
+  if (!text) {
+    const columns = table === 'meter_values' ? meterColumns : messageLogColumns;
+    const tuple = `(${columns.map(() => '?').join(', ')})`;
+    text = `insert into "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) values ${Array(rows).fill(tuple).join(', ')}`;
+    if (table === 'meter_values') {
+      text += ' on conflict ("station_id", "connector_id", "ts", "measurand", "phase", "location", "derived") do nothing returning "transaction_id", "measurand", "phase", "location", "value", "ts"';
+    }
+    sqliteInsertText.set(key, text);
+  }
+  return text;
+}
+const messageLogColumns = ['station_id', 'at', 'direction', 'message_type', 'message_id', 'action', 'frame'] as const;
+/** Rows per statement: SQLite allows 32,766 parameters; 64 rows of 14 stay far below. */
+const sqliteChunk = 64;
 
 const readingFromRow = (r: Selectable<MeterValuesTable>): MeterReading => ({
   stationId: r.station_id,
@@ -422,13 +439,17 @@ export class KyselyStore implements Store {
     return this.write(async (trx) => {
       let inserted: Array<{ transaction_id: number | null; measurand: string; phase: string; location: string | null; value: number | null; ts: string }>;
       if (this.opened.flavour === 'sqlite') {
-        // One prepared single-row statement per reading: SQLite runs it in microseconds in the open
-        // transaction, where building a multi-row insert with Kysely cost more than executing it.
+        // One statement per chunk of readings (a MeterValues is one), its text made once per size.
         inserted = [];
-        for (const m of readings) {
-          const row = meterRow(m);
-          const result = await trx.executeQuery(CompiledQuery.raw(sqliteMeterInsert, meterColumns.map((c) => row[c])));
-          if (Number(result.numAffectedRows ?? 0) > 0) inserted.push({ transaction_id: m.transactionId, measurand: m.measurand, phase: row.phase, location: m.location, value: m.value, ts: m.timestamp });
+        for (let i = 0; i < readings.length; i += sqliteChunk) {
+          const chunk = readings.slice(i, i + sqliteChunk);
+          const params: unknown[] = [];
+          for (const m of chunk) {
+            const row = meterRow(m);
+            for (const c of meterColumns) params.push(row[c]);
+          }
+          const result = await trx.executeQuery<(typeof inserted)[number]>(CompiledQuery.raw(sqliteInsert('meter_values', chunk.length), params));
+          inserted.push(...result.rows);
         }
       } else {
         // PostgreSQL: one round trip for all of them.
@@ -723,11 +744,14 @@ export class KyselyStore implements Store {
   async appendMessageLog(entries: Array<Omit<MessageLogEntry, 'id'>>) {
     if (entries.length === 0) return;
     if (this.opened.flavour === 'sqlite') {
-      // As for meter values: a batch of hundreds of rows as one Kysely insert cost more to build
-      // (and, with a new row count each time, to prepare) than the rows cost to write one by one.
+      // As for meter values: a flush of hundreds of rows as one Kysely insert cost more to build
+      // (and, with a new row count each time, to prepare) than the rows cost to write.
       await this.write(async (trx) => {
-        for (const e of entries) {
-          await trx.executeQuery(CompiledQuery.raw(sqliteMessageLogInsert, [e.stationId, e.at, e.direction, e.messageType, e.messageId, e.action, e.frame]));
+        for (let i = 0; i < entries.length; i += sqliteChunk) {
+          const chunk = entries.slice(i, i + sqliteChunk);
+          const params: unknown[] = [];
+          for (const e of chunk) params.push(e.stationId, e.at, e.direction, e.messageType, e.messageId, e.action, e.frame);
+          await trx.executeQuery(CompiledQuery.raw(sqliteInsert('message_log', chunk.length), params));
         }
       });
       return;
