@@ -1,5 +1,5 @@
 import type { Clock, EventBus, Store } from './ports.js';
-import { hashPassword, verifyPassword } from './passwords.js';
+import { hashPassword, VerifiedPasswords } from './passwords.js';
 import type { RegistrationStatus, SecurityProfile, Station } from './types.js';
 
 export type RegistrationPolicy = 'open' | 'pending' | 'closed';
@@ -38,6 +38,8 @@ export interface StationServiceOptions {
 export class StationService {
   /** Registration of connected stations, so the per-message gate needs no database read. */
   private readonly registrations = new Map<string, RegistrationStatus>();
+  /** Passwords already checked in this process: a reconnect storm pays one scrypt per station, not per connection. */
+  private readonly passwords = new VerifiedPasswords();
 
   constructor(
     private readonly store: Store,
@@ -63,7 +65,9 @@ export class StationService {
         createdAt: this.clock.now().toISOString(),
       });
       if (req.credentials) {
-        await this.store.setStationPassword(req.stationId, await hashPassword(req.credentials.password));
+        const hash = await hashPassword(req.credentials.password);
+        await this.store.setStationPassword(req.stationId, hash);
+        this.passwords.remember(hash, req.credentials.password);
         station = (await this.store.getStation(req.stationId))!;
       }
       this.registrations.set(station.id, station.registration);
@@ -79,9 +83,9 @@ export class StationService {
       if (!hash) return { admitted: false, httpStatus: 401, reason: 'station has no password set for Basic auth' };
       if (!req.credentials) return { admitted: false, httpStatus: 401, reason: 'Basic auth required' };
       if (req.credentials.username !== station.id) return { admitted: false, httpStatus: 401, reason: 'Basic auth username must be the station id' };
-      if (!(await verifyPassword(req.credentials.password, hash))) {
+      if (!(await this.passwords.verify(req.credentials.password, hash))) {
         const pending = await this.store.getPendingStationPasswordHash(station.id);
-        if (!pending || !(await verifyPassword(req.credentials.password, pending))) return { admitted: false, httpStatus: 401, reason: 'wrong password' };
+        if (!pending || !(await this.passwords.verify(req.credentials.password, pending))) return { admitted: false, httpStatus: 401, reason: 'wrong password' };
         // The station now uses the password it was given: the old one stops working.
         await this.store.setStationPassword(station.id, pending);
       }
