@@ -1,6 +1,7 @@
 import { planWithHeuristic } from '../charging/planner/heuristics.js';
 import { loadHighsSolver, planWithLp, type LpSolver } from '../charging/planner/lp.js';
 import type { Plan, PlanningProblem } from '../charging/planner/model.js';
+import { floorTenth } from '../charging/profiles/fit.js';
 import type { ChargingProfile } from '../charging/profiles/model.js';
 import { siteProblem, type PlannedSession } from '../charging/planner/site-problem.js';
 import { sessionKey } from '../charging/site/model.js';
@@ -157,7 +158,9 @@ export class SitePlanner implements PlanSource {
           return this.touchStation(e.transaction.stationId);
         case 'meter.values': {
           if (e.transactionId === null) return;
-          const soc = [...e.readings].reverse().find((r) => r.measurand === 'SoC' && r.value !== null);
+          // Every MeterValues passes here: the newest SoC, found without copying the readings.
+          let soc: (typeof e.readings)[number] | undefined;
+          for (let i = e.readings.length - 1; i >= 0 && !soc; i--) if (e.readings[i]!.measurand === 'SoC' && e.readings[i]!.value !== null) soc = e.readings[i];
           if (!soc) return;
           const first = !this.socOf.has(e.transactionId);
           this.socOf.set(e.transactionId, soc.value!);
@@ -468,7 +471,7 @@ export class SitePlanner implements PlanSource {
     problem.intervals.forEach((interval, i) => {
       const powerW = plan.powerKw[v]![i]! * 1000;
       // Rounded down to the tenth OCPP carries, so the profile never allows more than the plan.
-      const limit = Math.floor((req.unit === 'A' ? powerW / (voltage * req.phases) : powerW) * 10 + 1e-9) / 10;
+      const limit = floorTenth(req.unit === 'A' ? powerW / (voltage * req.phases) : powerW);
       if (periods.length > 0 && periods[periods.length - 1]!.limit === limit) return;
       periods.push({ startPeriod: Math.round((interval.startMs - startMs) / 1000), limit, ...(req.unit === 'A' ? { numberPhases: req.phases } : {}) });
     });

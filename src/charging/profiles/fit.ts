@@ -17,7 +17,7 @@ export interface FittedProfile {
 }
 
 /** Rounds down to one decimal: a converted or merged limit must never allow more than the original. */
-const floorTenth = (x: number) => Math.floor(x * 10 + 1e-9) / 10;
+export const floorTenth = (x: number) => Math.floor(x * 10 + 1e-9) / 10;
 
 /**
  * Puts a profile into the form a station accepts: the other unit when the station refuses this
