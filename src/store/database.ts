@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
+import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { migrationProvider, type SqlFlavour } from './migrations.js';
 import type { Database } from './schema.js';
 
@@ -46,7 +47,12 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
     sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'FULL'}`);
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
-    opened = { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) }), flavour: 'sqlite', description: url };
+    // The log is copied back into the file off the main thread (see SqliteCheckpointer).
+    let db: Kysely<Database> | undefined;
+    const checkpointer = path === ':memory:' ? null : new SqliteCheckpointer(path, async () => void (await sql`pragma wal_checkpoint(PASSIVE)`.execute(db!)));
+    if (checkpointer) sqlite.pragma('wal_autocheckpoint = 0');
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite, () => void checkpointer?.close()) }) });
+    opened = { db, flavour: 'sqlite', description: url };
   } else {
     throw new Error(`database URL must start with sqlite: or postgres://, got "${url}"`);
   }
@@ -64,12 +70,19 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
  * MeterValues under load. The same SQL text gets the same prepared statement back instead.
  * better-sqlite3 statements can be run again and again (Kysely never iterates them lazily).
  */
-function withStatementCache(sqlite: BetterSqlite3.Database, max = 2000): BetterSqlite3.Database {
+function withStatementCache(sqlite: BetterSqlite3.Database, onClose: () => void, max = 2000): BetterSqlite3.Database {
   const cache = new Map<string, BetterSqlite3.Statement>();
   // Bound once: Kysely reaches for the database's methods on every query.
   const bound = new Map<PropertyKey, unknown>();
   return new Proxy(sqlite, {
     get(target, property, receiver) {
+      if (property === 'close') {
+        return () => {
+          target.close();
+          onClose();
+          return receiver;
+        };
+      }
       if (property !== 'prepare') {
         const value = Reflect.get(target, property, receiver);
         if (typeof value !== 'function') return value;

@@ -18,7 +18,8 @@ import type {
 } from '../domain/types.js';
 import { openDatabase, type DatabaseOptions, type OpenedDatabase } from './database.js';
 import { GroupCommitter } from './group-commit.js';
-import type { Database, MeterValuesTable, StationsTable, TransactionsTable, VehiclesTable } from './schema.js';
+import type { Database, StationsTable, TransactionsTable, VehiclesTable } from './schema.js';
+import { decodeReadings, encodeReadings, mergeSample, samplesOf } from './meter-samples.js';
 
 const stationFromRow = (r: Selectable<StationsTable>): Station => ({
   id: r.id,
@@ -87,67 +88,30 @@ const vehicleFromRow = (r: Selectable<VehiclesTable>): Vehicle => ({
   updatedAt: r.updated_at,
 });
 
-/** A reading as a meter_values row. */
-function meterRow(m: MeterReading) {
-  return {
-    station_id: m.stationId,
-    connector_id: m.connectorId,
-    transaction_id: m.transactionId,
-    ts: m.timestamp,
-    measurand: m.measurand,
-    phase: m.phase ?? '',
-    location: m.location,
-    context: m.context,
-    unit: m.unit,
-    value: m.value,
-    raw_value: m.rawValue,
-    raw_unit: m.rawUnit,
-    format: m.format,
-    derived: m.derived ? 1 : 0,
-  };
-}
-
-const meterColumns = ['station_id', 'connector_id', 'transaction_id', 'ts', 'measurand', 'phase', 'location', 'context', 'unit', 'value', 'raw_value', 'raw_unit', 'format', 'derived'] as const;
 /**
  * The hot inserts of the SQLite path as SQL text for `rows` rows, made once per row count (and so
  * prepared once by the statement cache): one statement per MeterValues or per chunk of the message
  * log, without building a Kysely query for each.
  */
 const sqliteInsertText = new Map<string, string>();
-function sqliteInsert(table: 'meter_values' | 'message_log', rows: number): string {
+function sqliteInsert(table: 'meter_samples' | 'message_log', rows: number): string {
   const key = `${table}:${rows}`;
   let text = sqliteInsertText.get(key);
   if (!text) {
-    const columns = table === 'meter_values' ? meterColumns : messageLogColumns;
+    const columns = table === 'meter_samples' ? sampleColumns : messageLogColumns;
     const tuple = `(${columns.map(() => '?').join(', ')})`;
     text = `insert into "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) values ${Array(rows).fill(tuple).join(', ')}`;
-    if (table === 'meter_values') {
-      text += ' on conflict ("station_id", "connector_id", "ts", "measurand", "phase", "location", "derived") do nothing returning "transaction_id", "measurand", "phase", "location", "value", "ts"';
-    }
+    // RETURNING names the instants that were new; the others are already stored and get merged.
+    if (table === 'meter_samples') text += ' on conflict ("station_id", "ts", "connector_id") do nothing returning "station_id", "connector_id", "ts"';
     sqliteInsertText.set(key, text);
   }
   return text;
 }
+const sampleColumns = ['station_id', 'connector_id', 'transaction_id', 'ts', 'readings'] as const;
 const messageLogColumns = ['station_id', 'at', 'direction', 'message_type', 'message_id', 'action', 'frame'] as const;
 /** Rows per statement: SQLite allows 32,766 parameters; 64 rows of 14 stay far below. */
 const sqliteChunk = 64;
 
-const readingFromRow = (r: Selectable<MeterValuesTable>): MeterReading => ({
-  stationId: r.station_id,
-  connectorId: r.connector_id,
-  transactionId: r.transaction_id,
-  timestamp: r.ts,
-  measurand: r.measurand,
-  phase: r.phase === '' ? null : r.phase,
-  location: r.location,
-  context: r.context,
-  unit: r.unit,
-  value: r.value === null ? null : Number(r.value),
-  rawValue: r.raw_value,
-  rawUnit: r.raw_unit,
-  format: r.format,
-  derived: Boolean(r.derived),
-});
 
 const connectorFromRow = (r: {
   station_id: string;
@@ -436,37 +400,59 @@ export class KyselyStore implements Store {
 
   async addMeterReadings(readings: MeterReading[]) {
     if (readings.length === 0) return 0;
+    const samples = samplesOf(readings);
     return this.write(async (trx) => {
-      let inserted: Array<{ transaction_id: number | null; measurand: string; phase: string; location: string | null; value: number | null; ts: string }>;
+      const instant = (stationId: string, connectorId: number, ts: string) => `${stationId}\u0000${connectorId}\u0000${ts}`;
+      const created = new Set<string>();
       if (this.opened.flavour === 'sqlite') {
-        // One statement per chunk of readings (a MeterValues is one), its text made once per size.
-        inserted = [];
-        for (let i = 0; i < readings.length; i += sqliteChunk) {
-          const chunk = readings.slice(i, i + sqliteChunk);
+        // One statement per chunk of samples (a MeterValues is usually one), its text made once per size.
+        for (let i = 0; i < samples.length; i += sqliteChunk) {
+          const chunk = samples.slice(i, i + sqliteChunk);
           const params: unknown[] = [];
-          for (const m of chunk) {
-            const row = meterRow(m);
-            for (const c of meterColumns) params.push(row[c]);
-          }
-          const result = await trx.executeQuery<(typeof inserted)[number]>(CompiledQuery.raw(sqliteInsert('meter_values', chunk.length), params));
-          inserted.push(...result.rows);
+          for (const m of chunk) params.push(m.stationId, m.connectorId, m.transactionId, m.timestamp, encodeReadings(m.readings));
+          const result = await trx.executeQuery<{ station_id: string; connector_id: number; ts: string }>(CompiledQuery.raw(sqliteInsert('meter_samples', chunk.length), params));
+          for (const r of result.rows) created.add(instant(r.station_id, r.connector_id, r.ts));
         }
       } else {
         // PostgreSQL: one round trip for all of them.
-        inserted = await trx
-          .insertInto('meter_values')
-          .values(readings.map(meterRow))
-          .onConflict((oc) => oc.columns(['station_id', 'connector_id', 'ts', 'measurand', 'phase', 'location', 'derived']).doNothing())
-          .returning(['transaction_id', 'measurand', 'phase', 'location', 'value', 'ts'])
+        const rows = await trx
+          .insertInto('meter_samples')
+          .values(samples.map((m) => ({ station_id: m.stationId, connector_id: m.connectorId, transaction_id: m.transactionId, ts: m.timestamp, readings: encodeReadings(m.readings) })))
+          .onConflict((oc) => oc.columns(['station_id', 'ts', 'connector_id']).doNothing())
+          .returning(['station_id', 'connector_id', 'ts'])
           .execute();
+        for (const r of rows) created.add(instant(r.station_id, r.connector_id, r.ts));
+      }
+      const added: MeterReading[] = [];
+      for (const m of samples) {
+        if (created.has(instant(m.stationId, m.connectorId, m.timestamp))) {
+          added.push(...m.readings);
+          continue;
+        }
+        // An instant already stored: keep what it had, add what it lacked.
+        const row = await trx
+          .selectFrom('meter_samples')
+          .selectAll()
+          .where('station_id', '=', m.stationId)
+          .where('ts', '=', m.timestamp)
+          .where('connector_id', '=', m.connectorId)
+          .executeTakeFirstOrThrow();
+        const merge = mergeSample(decodeReadings(row), m.readings);
+        if (merge.added.length === 0) continue;
+        await trx
+          .updateTable('meter_samples')
+          .set({ readings: encodeReadings(merge.merged), transaction_id: row.transaction_id ?? m.transactionId })
+          .where('id', '=', row.id)
+          .execute();
+        added.push(...merge.added);
       }
       // Keep each transaction's latest energy register, from new readings only: a repeat adds nothing.
       const latest = new Map<number, { ts: string; value: number }>();
-      for (const r of inserted) {
-        if (r.transaction_id === null || r.value === null) continue;
-        if (r.measurand !== 'Energy.Active.Import.Register' || r.phase !== '' || (r.location !== 'Outlet' && r.location !== 'Cable')) continue;
-        const seen = latest.get(r.transaction_id);
-        if (!seen || r.ts >= seen.ts) latest.set(r.transaction_id, { ts: r.ts, value: Number(r.value) });
+      for (const r of added) {
+        if (r.transactionId === null || r.value === null) continue;
+        if (r.measurand !== 'Energy.Active.Import.Register' || r.phase !== null || (r.location !== 'Outlet' && r.location !== 'Cable')) continue;
+        const seen = latest.get(r.transactionId);
+        if (!seen || r.timestamp >= seen.ts) latest.set(r.transactionId, { ts: r.timestamp, value: r.value });
       }
       for (const [transactionId, { value }] of latest) {
         await trx
@@ -476,19 +462,38 @@ export class KyselyStore implements Store {
           .where((eb) => eb.or([eb('last_meter_wh', 'is', null), eb('last_meter_wh', '<=', value)]))
           .execute();
       }
-      return inserted.length;
+      return added.length;
     });
   }
 
   async meterReadings(q: Parameters<Store['meterReadings']>[0]) {
-    let query = this.db.selectFrom('meter_values').selectAll();
-    if (q.stationId) query = query.where('station_id', '=', q.stationId);
-    if (q.transactionId !== undefined) query = query.where('transaction_id', '=', q.transactionId);
-    if (q.measurand) query = query.where('measurand', '=', q.measurand);
-    if (q.from) query = query.where('ts', '>=', q.from);
-    if (q.to) query = query.where('ts', '<=', q.to);
-    const rows = await query.orderBy('ts').orderBy('id').limit(q.limit).execute();
-    return rows.map(readingFromRow);
+    const out: MeterReading[] = [];
+    // Samples are read in time order a page at a time until `limit` readings are found (with a
+    // measurand filter a page can hold fewer than it has readings).
+    const page = Math.max(100, Math.min(q.limit, 5000));
+    let after: { ts: string; id: number } | undefined;
+    for (;;) {
+      let query = this.db.selectFrom('meter_samples').selectAll();
+      if (q.stationId) query = query.where('station_id', '=', q.stationId);
+      if (q.transactionId !== undefined) query = query.where('transaction_id', '=', q.transactionId);
+      if (q.from) query = query.where('ts', '>=', q.from);
+      if (q.to) query = query.where('ts', '<=', q.to);
+      if (after) {
+        const { ts, id } = after;
+        query = query.where((eb) => eb.or([eb('ts', '>', ts), eb.and([eb('ts', '=', ts), eb('id', '>', id)])]));
+      }
+      const rows = await query.orderBy('ts').orderBy('id').limit(page).execute();
+      for (const row of rows) {
+        for (const r of decodeReadings(row)) {
+          if (q.measurand && r.measurand !== q.measurand) continue;
+          out.push(r);
+          if (out.length >= q.limit) return out;
+        }
+      }
+      if (rows.length < page) return out;
+      const last = rows.at(-1)!;
+      after = { ts: last.ts, id: last.id };
+    }
   }
 
   // station events

@@ -248,6 +248,29 @@ function migrations(flavour: SqlFlavour): Record<string, Migration> {
         await db.schema.dropIndex('meter_values_station_time').execute();
       },
     },
+    '0007_meter_samples': {
+      // One row per sampled instant instead of per reading (see store/meter-samples.ts): a
+      // MeterValues is one entry per index instead of eight. The readings stored so far move over.
+      async up(db: Kysely<any>) {
+        await table(db, 'meter_samples', 'bigserial')
+          .addColumn('station_id', 'text', (c) => c.notNull())
+          .addColumn('connector_id', 'integer', (c) => c.notNull())
+          .addColumn('transaction_id', 'integer')
+          .addColumn('ts', 'text', (c) => c.notNull())
+          .addColumn('readings', 'text', (c) => c.notNull())
+          .execute();
+        // The identity of an instant (a repeated MeterValues is merged, not stored twice), and the
+        // order in which a station's readings are read back.
+        await db.schema.createIndex('meter_samples_identity').on('meter_samples').columns(['station_id', 'ts', 'connector_id']).unique().execute();
+        await db.schema.createIndex('meter_samples_transaction').on('meter_samples').columns(['transaction_id', 'ts']).execute();
+        const reading = sql`measurand, phase, location, context, unit, value, raw_value, raw_unit, format, derived`;
+        const readings = pg ? sql`json_agg(json_build_array(${reading}) order by id)::text` : sql`json_group_array(json_array(${reading}) order by id)`;
+        await sql`insert into meter_samples (station_id, connector_id, transaction_id, ts, readings)
+          select station_id, connector_id, max(transaction_id), ts, ${readings}
+          from meter_values group by station_id, ts, connector_id order by min(id)`.execute(db);
+        await db.schema.dropTable('meter_values').execute();
+      },
+    },
   };
 }
 

@@ -71,23 +71,14 @@ export interface TransactionsTable {
   authorization: string;
 }
 
-export interface MeterValuesTable {
+/** One sampled instant of a station's connector; its readings as JSON (see store/meter-samples.ts). */
+export interface MeterSamplesTable {
   id: Generated<number>;
   station_id: string;
   connector_id: number;
   transaction_id: number | null;
   ts: string;
-  measurand: string;
-  /** '' rather than NULL so that the unique index sees two phase-less readings as equal. */
-  phase: string;
-  location: string;
-  context: string;
-  unit: string | null;
-  value: number | null;
-  raw_value: string;
-  raw_unit: string | null;
-  format: string;
-  derived: number;
+  readings: string;
 }
 
 export interface StationEventsTable {
@@ -196,7 +187,7 @@ export interface Database {
   status_history: StatusHistoryTable;
   id_tags: IdTagsTable;
   transactions: TransactionsTable;
-  meter_values: MeterValuesTable;
+  meter_samples: MeterSamplesTable;
   station_events: StationEventsTable;
   reservations: ReservationsTable;
   message_log: MessageLogTable;

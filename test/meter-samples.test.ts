@@ -1,0 +1,145 @@
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freshDatabase, testDatabases, type TestDatabase } from './helpers/csms.js';
+import type { MeterReading } from '../src/domain/types.js';
+import { KyselyStore } from '../src/store/kysely-store.js';
+import { migrationProvider } from '../src/store/migrations.js';
+import { mergeSample, samplesOf } from '../src/store/meter-samples.js';
+
+const reading = (ts: string, measurand: string, value: number, extra: Partial<MeterReading> = {}): MeterReading => ({
+  stationId: 'CP-1',
+  connectorId: 1,
+  transactionId: null,
+  timestamp: ts,
+  measurand,
+  phase: null,
+  location: 'Outlet',
+  context: 'Sample.Periodic',
+  unit: measurand.startsWith('Energy') ? 'Wh' : 'W',
+  value,
+  rawValue: String(value),
+  rawUnit: null,
+  format: 'Raw',
+  derived: false,
+  ...extra,
+});
+
+/** A three-phase AC charger's MeterValues: eight readings of one instant. */
+const meterValues = (ts: string, energyWh: number, transactionId: number | null = null): MeterReading[] =>
+  [
+    reading(ts, 'Energy.Active.Import.Register', energyWh),
+    reading(ts, 'Power.Active.Import', 11000),
+    ...(['L1', 'L2', 'L3'] as const).map((phase) => reading(ts, 'Current.Import', 16, { phase, unit: 'A' })),
+    ...(['L1-N', 'L2-N', 'L3-N'] as const).map((phase) => reading(ts, 'Voltage', 230, { phase, unit: 'V' })),
+  ].map((r) => ({ ...r, transactionId }));
+
+describe('samplesOf / mergeSample', () => {
+  it('groups readings by instant in arrival order and keeps a repeated reading once', () => {
+    const a = meterValues('2026-01-01T00:00:00.000Z', 1);
+    const b = meterValues('2026-01-01T00:01:00.000Z', 2);
+    const samples = samplesOf([...a, a[0]!, ...b]);
+    expect(samples.map((s) => [s.timestamp, s.readings.length])).toEqual([
+      ['2026-01-01T00:00:00.000Z', 8],
+      ['2026-01-01T00:01:00.000Z', 8],
+    ]);
+  });
+
+  it('a derived reading is not a repeat of the measured one', () => {
+    const ts = '2026-01-01T00:00:00.000Z';
+    expect(samplesOf([reading(ts, 'Power.Active.Import', 1), reading(ts, 'Power.Active.Import', 1, { derived: true })])[0]!.readings).toHaveLength(2);
+  });
+
+  it('merging adds only what the stored instant lacks', () => {
+    const ts = '2026-01-01T00:00:00.000Z';
+    const stored = meterValues(ts, 5);
+    const soc = reading(ts, 'SoC', 40, { unit: 'Percent' });
+    expect(mergeSample(stored, [stored[0]!, soc])).toEqual({ added: [soc], merged: [...stored, soc] });
+    expect(mergeSample(stored, stored).added).toEqual([]);
+  });
+});
+
+describe.each(testDatabases)('meter readings in the store (%s)', (kind) => {
+  let database: TestDatabase | undefined;
+  let store: KyselyStore | undefined;
+  afterEach(async () => {
+    await store?.close();
+    await database?.drop();
+    store = undefined;
+    database = undefined;
+  });
+
+  async function open(): Promise<KyselyStore> {
+    database = await freshDatabase(kind);
+    store = await KyselyStore.open(database.url);
+    await store.createStation({ id: 'CP-1', registration: 'accepted', securityProfile: 0, createdAt: '2026-01-01T00:00:00.000Z' });
+    return store;
+  }
+
+  it('a repeated MeterValues adds nothing; readings of a known instant are merged into it', async () => {
+    const s = await open();
+    const ts = '2026-01-01T00:00:00.000Z';
+    expect(await s.addMeterReadings(meterValues(ts, 1000))).toBe(8);
+    expect(await s.addMeterReadings(meterValues(ts, 1000))).toBe(0);
+    // A StopTransaction's transactionData at the instant of the last MeterValues: only the SoC is new.
+    const soc = reading(ts, 'SoC', 80, { unit: 'Percent', context: 'Transaction.End' });
+    expect(await s.addMeterReadings([meterValues(ts, 1000)[0]!, soc])).toBe(1);
+    const all = await s.meterReadings({ stationId: 'CP-1', limit: 100 });
+    expect(all).toHaveLength(9);
+    expect(all[0]).toEqual(meterValues(ts, 1000)[0]);
+    expect(all.at(-1)).toEqual(soc);
+  });
+
+  it('reads back in time order with measurand, time and limit filters across many instants', async () => {
+    const s = await open();
+    const at = (i: number) => new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString();
+    // Stored newest first, to show the order comes from the time, not from the insertion.
+    for (let i = 299; i >= 0; i--) await s.addMeterReadings(meterValues(at(i), 1000 + i));
+    const energy = await s.meterReadings({ stationId: 'CP-1', measurand: 'Energy.Active.Import.Register', limit: 250 });
+    expect(energy.map((r) => r.value)).toEqual(Array.from({ length: 250 }, (_, i) => 1000 + i));
+    const window = await s.meterReadings({ stationId: 'CP-1', from: at(10), to: at(11), limit: 1000 });
+    expect(window).toHaveLength(16);
+    expect(new Set(window.map((r) => r.timestamp))).toEqual(new Set([at(10), at(11)]));
+    expect(await s.meterReadings({ stationId: 'CP-1', limit: 12 })).toHaveLength(12);
+    expect(await s.meterReadings({ stationId: 'CP-2', limit: 12 })).toEqual([]);
+  });
+
+  it("keeps the transaction's latest energy register from new readings only, and finds readings by transaction", async () => {
+    const s = await open();
+    const { transaction } = await s.startTransaction({ stationId: 'CP-1', connectorId: 1, idTag: 'T', startTime: '2026-01-01T00:00:00.000Z', meterStart: 0, reservationId: null, authorization: 'Accepted' });
+    await s.addMeterReadings(meterValues('2026-01-01T00:05:00.000Z', 500, transaction.id));
+    await s.addMeterReadings(meterValues('2026-01-01T00:10:00.000Z', 900, transaction.id));
+    // A late repeat of the older instant must not move the register back.
+    await s.addMeterReadings(meterValues('2026-01-01T00:05:00.000Z', 500, transaction.id));
+    expect((await s.getTransaction(transaction.id))!.lastMeterWh).toBe(900);
+    const readings = await s.meterReadings({ transactionId: transaction.id, measurand: 'Energy.Active.Import.Register', limit: 10 });
+    expect(readings.map((r) => [r.timestamp, r.value, r.transactionId])).toEqual([
+      ['2026-01-01T00:05:00.000Z', 500, transaction.id],
+      ['2026-01-01T00:10:00.000Z', 900, transaction.id],
+    ]);
+  });
+
+  it('migration 0007 moves readings stored one per row into samples, in order and complete', async () => {
+    database = await freshDatabase(kind);
+    const db =
+      kind === 'sqlite'
+        ? new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(database.url.slice('sqlite:'.length)) }) })
+        : new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: 1 }) }) });
+    const migrator = new Migrator({ db, provider: migrationProvider(kind) });
+    const { error } = await migrator.migrateTo('0006_meter_values_one_index_less');
+    expect(error).toBeUndefined();
+    await db.insertInto('stations').values({ id: 'CP-1', registration: 'accepted', security_profile: 0, created_at: '2026-01-01T00:00:00.000Z', local_list_version: 0 }).execute();
+    const old = [...meterValues('2026-01-01T00:00:00.000Z', 10, 7), ...meterValues('2026-01-01T00:01:00.000Z', 20, 7), reading('2026-01-01T00:01:00.000Z', 'Power.Active.Import', 11000, { derived: true, transactionId: 7 })];
+    for (const r of old) {
+      await db
+        .insertInto('meter_values')
+        .values({ station_id: r.stationId, connector_id: r.connectorId, transaction_id: r.transactionId, ts: r.timestamp, measurand: r.measurand, phase: r.phase ?? '', location: r.location, context: r.context, unit: r.unit, value: r.value, raw_value: r.rawValue, raw_unit: r.rawUnit, format: r.format, derived: r.derived ? 1 : 0 })
+        .execute();
+    }
+    await db.destroy();
+    store = await KyselyStore.open(database.url);
+    expect(await store.meterReadings({ stationId: 'CP-1', limit: 100 })).toEqual(old);
+    expect(await store.meterReadings({ transactionId: 7, measurand: 'Power.Active.Import', limit: 100 })).toHaveLength(3);
+  });
+});
