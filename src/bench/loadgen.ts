@@ -1,9 +1,13 @@
 /**
  * The load generator of the benchmarks: a separate process on plain `ws` (no RPC library), so that
  * it is not the bottleneck. Each simulated station keeps at most one CALL outstanding, as OCPP
- * requires. Reads its task as JSON from argv[2]; prints its result as JSON on stdout.
+ * requires. Reads its task as JSON from argv[2]; prints its result as JSON on stdout. When started
+ * with an IPC channel it sends the parent each `LoadPhase` of a reconnect storm as it begins, so
+ * that the parent can time the server over the phase measured only.
  */
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
 
 export interface LoadTask {
@@ -14,15 +18,26 @@ export interface LoadTask {
   durationS: number;
   /** steady: seconds between a station's messages. */
   intervalS: number;
-  /** How many stations open their connection at once while ramping up (steady, saturate). */
+  /** How many stations open their connection at once while ramping up (steady, saturate; storm --reconnect: provisioning). */
   connectBatch: number;
   prefix: string;
   /** Basic-auth password (the TLS listener needs security profile 2: TLS plus Basic auth). */
   password?: string;
+  /** wss: the cipher suites the stations offer, over TLS 1.2 (OpenSSL names, colon-separated). */
+  tlsCiphers?: string;
+  /**
+   * storm: the stations are known to the server already. They are brought in and booted first
+   * (provisioning), all lose their connection at once (outage), then all reconnect at once (the
+   * storm, the phase measured).
+   */
+  reconnect?: boolean;
 }
 
+/** The phases of a reconnect storm, announced to the parent as each begins; `done` ends the storm. */
+export type LoadPhase = 'provisioning' | 'outage' | 'storm' | 'done';
+
 export interface LoadResult {
-  /** Seconds from the start at which each station was booted (storm: how the storm drains). */
+  /** storm: seconds from the start of the storm (not of provisioning) at which each station was booted: how the storm drains. */
   acceptedAtS: number[];
   /** Why stations failed, by message (at most the first 80 characters), for the report. */
   failureReasons: Record<string, number>;
@@ -35,7 +50,17 @@ export interface LoadResult {
   allAcceptedAfterS: number | null;
   loadgenCpuPct: number;
   retries: number;
+  /** reconnect: seconds until every station was booted once before the outage (null: some failed). */
+  provisionedAfterS?: number | null;
+  provisioningFailures?: number;
+  provisioningFailureReasons?: Record<string, number>;
+  /** wss: the protocol and cipher suite the first station's connection negotiated. */
+  tlsCipher?: string;
 }
+
+/** What one phase of bringing stations in counted. */
+type Tally = Pick<LoadResult, 'connected' | 'failures' | 'failureReasons' | 'retries' | 'bootLatencies' | 'acceptedAtS'>;
+const emptyTally = (): Tally => ({ connected: 0, failures: 0, failureReasons: {}, retries: 0, bootLatencies: [], acceptedAtS: [] });
 
 const meterValue = (i: number, transactionId: number | undefined) => ({
   connectorId: 1,
@@ -65,15 +90,21 @@ class Station {
     readonly id: string,
     private readonly url: string,
     private readonly password?: string,
+    private readonly tlsCiphers?: string,
   ) {}
 
-  connect(): Promise<void> {
+  /** Resolves with the upgrade response's socket (a TLSSocket on wss), once the connection is open. */
+  connect(): Promise<Socket> {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string> = this.password ? { authorization: `Basic ${Buffer.from(`${this.id}:${this.password}`).toString('base64')}` } : {};
       // The benchmark's TLS listener uses the test certificate: trust is not what is measured.
-      const ws = new WebSocket(`${this.url}/${this.id}`, 'ocpp1.6', { perMessageDeflate: false, handshakeTimeout: 30000, headers, rejectUnauthorized: false });
+      // Each connection is a full TLS handshake (no session resumption), as after a charger reboots.
+      const tls = this.tlsCiphers ? { ciphers: this.tlsCiphers, maxVersion: 'TLSv1.2' as const } : {};
+      const ws = new WebSocket(`${this.url}/${this.id}`, 'ocpp1.6', { perMessageDeflate: false, handshakeTimeout: 30000, headers, rejectUnauthorized: false, ...tls });
       this.ws = ws;
-      ws.once('open', () => resolve());
+      let socket: Socket;
+      ws.once('upgrade', (res) => (socket = res.socket));
+      ws.once('open', () => resolve(socket));
       ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode, retryAfter: Number(res.headers['retry-after'] ?? 1) })));
       ws.once('error', reject);
       ws.on('message', (data) => {
@@ -128,48 +159,85 @@ async function boot(s: Station): Promise<number> {
   return latency;
 }
 
-export async function runLoad(task: LoadTask): Promise<LoadResult> {
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const stations = Array.from({ length: task.stations }, (_, i) => new Station(`${task.prefix}${i}`, task.url, task.password));
-  const result: LoadResult = { connected: 0, failures: 0, answered: 0, durationS: 0, latencies: [], bootLatencies: [], allAcceptedAfterS: null, loadgenCpuPct: 0, retries: 0, failureReasons: {}, acceptedAtS: [] };
+/** What a wss connection negotiated, e.g. "TLSv1.2 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256". */
+function negotiatedTls(socket: Socket): string | undefined {
+  if (!('getCipher' in socket)) return undefined;
+  const tls = socket as TLSSocket;
+  return `${tls.getProtocol()} ${tls.getCipher().standardName}`;
+}
 
-  /** Connects and boots one station, coming back after Retry-After when the server says it is busy. */
-  // A charger never gives up on a busy central system; the load generator does, after this long.
-  const giveUpAt = t0 + 240_000;
-  const bring = async (s: Station) => {
-    while (performance.now() < giveUpAt) {
-      try {
-        await s.connect();
-        result.bootLatencies.push(await boot(s));
-        result.connected += 1;
-        result.acceptedAtS.push((performance.now() - t0) / 1000);
-        return;
-      } catch (err) {
-        const e = err as Error & { status?: number; retryAfter?: number };
-        s.ws?.terminate();
-        if (e.status === 503) {
-          result.retries += 1;
-          await sleep((e.retryAfter ?? 1) * 1000 * (0.5 + Math.random()));
-          continue;
+/** Runs the task; `announce` is told as each phase of a reconnect storm begins. */
+export async function runLoad(task: LoadTask, announce: (phase: LoadPhase) => void = () => {}): Promise<LoadResult> {
+  const t0 = performance.now();
+  // The load generator's own CPU is reported over the phase measured (a reconnect storm: the storm).
+  let cpu0 = process.cpuUsage();
+  let measuredSince = t0;
+  const stations = Array.from({ length: task.stations }, (_, i) => new Station(`${task.prefix}${i}`, task.url, task.password, task.tlsCiphers));
+  const result: LoadResult = { ...emptyTally(), answered: 0, durationS: 0, latencies: [], allAcceptedAfterS: null, loadgenCpuPct: 0 };
+
+  /**
+   * Connects and boots one station, coming back after Retry-After when the server says it is busy;
+   * counts into `tally`, with times from `phaseStart`.
+   */
+  const bringInto = (tally: Tally, phaseStart: number) => {
+    // A charger never gives up on a busy central system; the load generator does, this long into a phase.
+    const giveUpAt = phaseStart + 240_000;
+    return async (s: Station) => {
+      while (performance.now() < giveUpAt) {
+        try {
+          const socket = await s.connect();
+          result.tlsCipher ??= negotiatedTls(socket);
+          tally.bootLatencies.push(await boot(s));
+          tally.connected += 1;
+          tally.acceptedAtS.push((performance.now() - phaseStart) / 1000);
+          return;
+        } catch (err) {
+          const e = err as Error & { status?: number; retryAfter?: number };
+          s.ws?.terminate();
+          if (e.status === 503) {
+            tally.retries += 1;
+            await sleep((e.retryAfter ?? 1) * 1000 * (0.5 + Math.random()));
+            continue;
+          }
+          tally.failures += 1;
+          const reason = (e.message || String(err)).slice(0, 80);
+          tally.failureReasons[reason] = (tally.failureReasons[reason] ?? 0) + 1;
+          return;
         }
-        result.failures += 1;
-        const reason = (e.message || String(err)).slice(0, 80);
-        result.failureReasons[reason] = (result.failureReasons[reason] ?? 0) + 1;
-        return;
       }
-    }
-    result.failures += 1;
-    result.failureReasons['still 503 after 240 s'] = (result.failureReasons['still 503 after 240 s'] ?? 0) + 1;
+      tally.failures += 1;
+      tally.failureReasons['still 503 after 240 s'] = (tally.failureReasons['still 503 after 240 s'] ?? 0) + 1;
+    };
+  };
+  /** Brings the stations in `connectBatch` at a time, as a fleet is rolled out. */
+  const inBatches = async (bring: (s: Station) => Promise<void>) => {
+    for (let i = 0; i < stations.length; i += task.connectBatch) await Promise.all(stations.slice(i, i + task.connectBatch).map(bring));
   };
 
   if (task.scenario === 'storm') {
-    await Promise.all(stations.map(bring));
-    result.durationS = (performance.now() - t0) / 1000;
+    if (task.reconnect) {
+      announce('provisioning');
+      const provisioning = emptyTally();
+      const provisioningStart = performance.now();
+      await inBatches(bringInto(provisioning, provisioningStart));
+      result.provisionedAfterS = provisioning.failures === 0 ? (performance.now() - provisioningStart) / 1000 : null;
+      result.provisioningFailures = provisioning.failures;
+      result.provisioningFailureReasons = provisioning.failureReasons;
+      // A mobile network outage: every connection is lost at once, with no OCPP goodbye.
+      announce('outage');
+      for (const s of stations) s.ws?.terminate();
+      await sleep(2000);
+    }
+    announce('storm');
+    cpu0 = process.cpuUsage();
+    const stormStart = (measuredSince = performance.now());
+    await Promise.all(stations.map(bringInto(result, stormStart)));
+    result.durationS = (performance.now() - stormStart) / 1000;
+    announce('done');
     // Only a storm in which every station got in has an "all accepted" time.
     result.allAcceptedAfterS = result.failures === 0 ? result.durationS : null;
   } else {
-    for (let i = 0; i < stations.length; i += task.connectBatch) await Promise.all(stations.slice(i, i + task.connectBatch).map(bring));
+    await inBatches(bringInto(result, t0));
     const live = stations.filter((s) => s.ws?.readyState === WebSocket.OPEN);
     const measureStart = performance.now();
     const until = measureStart + task.durationS * 1000;
@@ -233,14 +301,15 @@ export async function runLoad(task: LoadTask): Promise<LoadResult> {
     result.durationS = task.scenario === 'steady' ? (until - windowStart) / 1000 : (performance.now() - measureStart) / 1000;
   }
   const cpu = process.cpuUsage(cpu0);
-  result.loadgenCpuPct = Math.round(((cpu.user + cpu.system) / 1e6 / ((performance.now() - t0) / 1000)) * 1000) / 10;
+  result.loadgenCpuPct = Math.round(((cpu.user + cpu.system) / 1e6 / ((performance.now() - measuredSince) / 1000)) * 1000) / 10;
   for (const s of stations) s.ws?.terminate();
   return result;
 }
 
 // Run as a process: `node loadgen.js '{"scenario":…}'`.
 if (process.argv[1]?.endsWith('loadgen.js') && process.argv[2]) {
-  runLoad(JSON.parse(process.argv[2]) as LoadTask).then(
+  // The parent listens for the phases on an IPC channel when it opened one.
+  runLoad(JSON.parse(process.argv[2]) as LoadTask, (phase) => process.send?.(phase)).then(
     // Exit only once the result is flushed: process.exit() truncates a pending write to a pipe.
     (r) => process.stdout.write(JSON.stringify(r), () => process.exit(0)),
     (err) => {

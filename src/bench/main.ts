@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
@@ -12,6 +12,8 @@ const program = new Command('ampyard-bench')
   .description('Ampyard benchmarks; each scenario runs the CSMS as its own process on 127.0.0.1 and stops by itself')
   .option('--scenario <name>', 'steady | saturate | storm | rebalance | simulator-scale | planner-replan', 'steady')
   .option('--tls', 'storm: connect over TLS (security profile 2)')
+  .addOption(new Option('--tls-key <key>', "with --tls: the server certificate's key (ECDSA P-256 or RSA 2048)").choices(['ecdsa', 'rsa']).default('ecdsa'))
+  .option('--reconnect', 'storm: the stations are known already; provision them, drop every connection at once, and measure their reconnect')
   .option('--db <url>', 'database of the server (default: a fresh SQLite file); e.g. postgres://postgres@127.0.0.1:5432/test')
   .option('--no-docs', 'do not add a row to docs/benchmarks.md')
   .option('--iterations <n>', 'rounds to time (rebalance: default 2000; planner-replan: 30)', (v) => Number.parseInt(v, 10))
@@ -48,7 +50,20 @@ switch (o.scenario) {
   case 'steady':
   case 'saturate':
   case 'storm': {
-    const report = await ocppLoadBench({ scenario: o.scenario, stations: o.stations ?? (o.scenario === 'saturate' ? 100 : 1000), durationS: o.duration, intervalS: o.interval, tls: Boolean(o.tls), db: o.db });
+    if (o.reconnect && o.scenario !== 'storm') {
+      console.error('--reconnect is for --scenario storm');
+      process.exit(2);
+    }
+    const report = await ocppLoadBench({
+      scenario: o.scenario,
+      stations: o.stations ?? (o.scenario === 'saturate' ? 100 : 1000),
+      durationS: o.duration,
+      intervalS: o.interval,
+      tls: Boolean(o.tls),
+      tlsKey: o.tlsKey,
+      reconnect: Boolean(o.reconnect),
+      db: o.db,
+    });
     result = report;
     if (o.docs) {
       const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
@@ -56,10 +71,14 @@ switch (o.scenario) {
         `${report.messagesPerSecond} msg/s, latency p50 ${report.latencyMs.p50} / p99 ${report.latencyMs.p99} / max ${report.latencyMs.max} ms, ` +
         `server ${report.serverCpuUsPerMessage} µs CPU/msg vs bare ws ${report.baselineCpuUsPerMessage} (ratio ${report.cpuRatioToBaseline}), ` +
         `${report.rssBytesPerStation} B RSS/station, ${report.failures} failures, load generator ${report.loadgenCpuPct} % CPU` +
-        (report.scenario === 'storm' ? `, ${report.allAcceptedAfterS === null ? `not all accepted (storm over after ${report.durationS} s)` : `all accepted after ${report.allAcceptedAfterS} s`}, /healthz max ${report.healthzMaxMs} ms, ${report.retriedUpgrades} upgrades retried after 503` : '');
+        (report.scenario === 'storm' ? `, ${report.allAcceptedAfterS === null ? `not all accepted (storm over after ${report.durationS} s)` : `all accepted after ${report.allAcceptedAfterS} s`}, /healthz max ${report.healthzMaxMs} ms, ${report.retriedUpgrades} upgrades retried after 503` : '') +
+        (report.tlsCipher ? `, ${report.tlsCipher}` : '') +
+        (report.reconnect
+          ? `; provisioning before the outage: ${report.provisionedAfterS === null ? `${report.provisioningFailures} failures` : `all booted after ${report.provisionedAfterS} s`}, /healthz max ${report.provisioningHealthzMaxMs} ms`
+          : '');
       appendFileSync(
         new URL('../../docs/benchmarks.md', import.meta.url),
-        `| ${new Date().toISOString().slice(0, 10)} | ${commit} | \`npm run bench -- --scenario ${report.scenario} --stations ${report.stations}${o.scenario === 'storm' ? '' : ` --duration ${o.duration}`}${o.scenario === 'steady' ? ` --interval ${o.interval}` : ''}${o.tls ? ' --tls' : ''}${o.db ? ' --db …' : ''}\` (${report.database}; ${machineDescription()}) | ${figures} |\n`,
+        `| ${new Date().toISOString().slice(0, 10)} | ${commit} | \`npm run bench -- --scenario ${report.scenario} --stations ${report.stations}${o.scenario === 'storm' ? '' : ` --duration ${o.duration}`}${o.scenario === 'steady' ? ` --interval ${o.interval}` : ''}${o.reconnect ? ' --reconnect' : ''}${o.tls ? ` --tls --tls-key ${o.tlsKey}` : ''}${o.db ? ' --db …' : ''}\` (${report.database}; ${machineDescription()}) | ${figures} |\n`,
       );
     }
     break;

@@ -4,7 +4,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { LoadResult, LoadTask } from './loadgen.js';
+import type { LoadPhase, LoadResult, LoadTask } from './loadgen.js';
 import { freePort, processUsage, startServerProcess } from './server-process.js';
 
 export interface OcppLoadOptions {
@@ -14,9 +14,26 @@ export interface OcppLoadOptions {
   /** steady: seconds between one station's messages (offered rate = stations / interval). */
   intervalS: number;
   tls: boolean;
+  /** --tls: the key of the server's certificate. */
+  tlsKey: TlsKey;
+  /** storm: the stations are known already; measure their reconnect after all lost their connection at once. */
+  reconnect: boolean;
   /** Database URL for the server; default a fresh SQLite file. */
   db?: string;
 }
+
+export type TlsKey = 'ecdsa' | 'rsa';
+
+/**
+ * The test certificates of the TLS benchmark, each with the one cipher suite the stations offer,
+ * over TLS 1.2: the OCPP 1.6 security whitepaper's AES-128 suite for that key (a charge point
+ * supports TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 or TLS_RSA_WITH_AES_128_GCM_SHA256, each with
+ * its AES-256 sibling). One suite, so that the server's preference cannot pick another.
+ */
+const tlsCertificates: Record<TlsKey, { certFile: string; keyFile: string; stationCipher: string }> = {
+  ecdsa: { certFile: 'server-ec.crt', keyFile: 'server-ec.key', stationCipher: 'ECDHE-ECDSA-AES128-GCM-SHA256' },
+  rsa: { certFile: 'server.crt', keyFile: 'server.key', stationCipher: 'AES128-GCM-SHA256' },
+};
 
 /** The JSON contract of `npm run bench -- --json` (issue 6): keep these names stable. */
 export interface OcppLoadReport {
@@ -39,7 +56,21 @@ export interface OcppLoadReport {
   loadgenCpuPct: number;
   database: string;
   tls: boolean;
+  /** --tls: the key of the server's certificate, and what the stations' connections negotiated. */
+  tlsKey: TlsKey | null;
+  tlsCipher?: string;
   retriedUpgrades: number;
+  /**
+   * storm --reconnect: the figures above are those of the reconnect; these of the provisioning
+   * before it (every station brought in and booted once, 200 at a time).
+   */
+  reconnect: boolean;
+  provisionedAfterS?: number | null;
+  provisioningFailures?: number;
+  provisioningFailureReasons?: Record<string, number>;
+  provisioningHealthzMaxMs?: number;
+  /** The server's garbage collection and event-loop delay over the whole run (null: /metrics did not answer). */
+  serverRuntime: Record<string, number> | null;
 }
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -49,19 +80,35 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 }
 
-function runLoadgen(task: LoadTask): Promise<LoadResult> {
+/**
+ * Runs the load generator, and reads the CPU time `usage` gives (of the server under load) over the
+ * phase measured: a reconnect storm's storm, from the load generator's announcements (which also
+ * go to `onPhase`); any other scenario, the whole run.
+ */
+function runLoadgen(task: LoadTask, usage: () => { cpuMicros: number }, onPhase?: (phase: LoadPhase) => void): Promise<{ result: LoadResult; cpuMicros: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [here('./loadgen.js'), JSON.stringify(task)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let cpuFrom = usage().cpuMicros;
+    let cpuTo: number | undefined;
+    // Only a reconnect storm has phases to announce, on an IPC channel.
+    const child = spawn(process.execPath, [here('./loadgen.js'), JSON.stringify(task)], { stdio: task.reconnect ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'] });
+    child.on('message', (phase: LoadPhase) => {
+      if (phase === 'storm') cpuFrom = usage().cpuMicros;
+      if (phase === 'done') cpuTo = usage().cpuMicros;
+      onPhase?.(phase);
+    });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    // The benchmark stops by itself: a load generator still running well past its duration is ended.
-    const deadline = setTimeout(() => child.kill('SIGKILL'), (task.durationS + 300) * 1000);
-    child.on('exit', (code) => {
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (err += d));
+    // The benchmark stops by itself: a load generator still running well past its duration (each
+    // phase of a reconnect storm has its own) is ended.
+    const deadline = setTimeout(() => child.kill('SIGKILL'), (task.durationS + 300 * (task.reconnect ? 2 : 1)) * 1000);
+    // 'close', not 'exit': it comes after the last of stdout and of the phases sent.
+    child.on('close', (code) => {
       clearTimeout(deadline);
-      if (code === 0) resolve(JSON.parse(out) as LoadResult);
-      else reject(new Error(`load generator failed (${code}): ${err.slice(-2000)}`));
+      if (code !== 0) reject(new Error(`load generator failed (${code}): ${err.slice(-2000)}`));
+      else if (task.reconnect && cpuTo === undefined) reject(new Error('the load generator did not announce the end of the storm'));
+      else resolve({ result: JSON.parse(out) as LoadResult, cpuMicros: (cpuTo ?? usage().cpuMicros) - cpuFrom });
     });
   });
 }
@@ -83,13 +130,13 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
     connectBatch: 200,
     prefix: 'BENCH-',
     password: o.tls ? 'bench-password-0123' : undefined,
+    reconnect: o.reconnect,
   });
+  const certificate = tlsCertificates[o.tlsKey];
 
   // The reference: the same load against a server that only answers.
   const baseline = await startBaseline();
-  const b0 = processUsage(baseline.pid);
-  const baseResult = await runLoadgen(task(`${baseline.url}/ocpp`));
-  const b1 = processUsage(baseline.pid);
+  const { result: baseResult, cpuMicros: baselineCpuMicros } = await runLoadgen(task(`${baseline.url}/ocpp`), () => processUsage(baseline.pid));
   baseline.stop();
   const baseMessages = baseResult.answered + baseResult.bootLatencies.length * 2;
 
@@ -108,7 +155,7 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
       '  burst: 100000',
       'smartCharging:',
       '  verifyProfiles: false',
-      ...(o.tls ? ['tls:', `  port: ${tlsPort}`, `  certFile: ${join(certDir, 'server.crt')}`, `  keyFile: ${join(certDir, 'server.key')}`] : []),
+      ...(o.tls ? ['tls:', `  port: ${tlsPort}`, `  certFile: ${join(certDir, certificate.certFile)}`, `  keyFile: ${join(certDir, certificate.keyFile)}`] : []),
     ].join('\n'),
   );
   const db = o.db ?? `sqlite:${join(dir, 'bench.db')}`;
@@ -119,10 +166,13 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
   if (!tag.ok) throw new Error(`could not create the bench id tag: HTTP ${tag.status}`);
   await new Promise((r) => setTimeout(r, 500));
   const idle = server.usage();
+  // A reconnect storm's figures are those of its storm phase; any other run's, of the whole run.
+  let phase: LoadPhase | 'whole run' = 'whole run';
+  const measuredPhase = o.reconnect ? 'storm' : 'whole run';
   let peakRss = idle.rssBytes;
   const rssProbe = setInterval(() => {
     try {
-      peakRss = Math.max(peakRss, server.usage().rssBytes);
+      if (phase === measuredPhase) peakRss = Math.max(peakRss, server.usage().rssBytes);
     } catch {
       /* the server is gone */
     }
@@ -130,30 +180,37 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
   // /healthz is probed from this process, which is idle while the load generator runs: a probe
   // inside the load generator would also time that process's own stalls under 10,000 sockets.
   let probing = o.scenario === 'storm';
-  let healthzMaxMs = 0;
+  const healthzMaxMs = new Map<LoadPhase | 'whole run', number>();
   const probe = (async () => {
     while (probing) {
+      const startPhase = phase;
       const start = performance.now();
       try {
         await fetch(`${server.httpUrl}/healthz`, { signal: AbortSignal.timeout(30_000) });
       } catch {
         /* a refused or timed-out probe counts with the time it took */
       }
-      healthzMaxMs = Math.max(healthzMaxMs, performance.now() - start);
+      const ms = performance.now() - start;
+      // A probe that spans the start or the end of a phase counts in both.
+      for (const p of new Set([startPhase, phase])) healthzMaxMs.set(p, Math.max(healthzMaxMs.get(p) ?? 0, ms));
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
-  const result = await runLoadgen(task(ocppUrl));
+  const { result, cpuMicros: serverCpuMicros } = await runLoadgen({ ...task(ocppUrl), tlsCiphers: o.tls ? certificate.stationCipher : undefined }, server.usage, (next) => {
+    // The end of a storm, every station connected, is its peak whatever the probe's period missed.
+    if (next === 'done') peakRss = Math.max(peakRss, server.usage().rssBytes);
+    phase = next;
+  });
   probing = false;
   await probe;
   clearInterval(rssProbe);
-  const used = server.usage();
+  const runtime = await serverRuntimeFigures(server.httpUrl);
   await server.stop();
   rmSync(dir, { recursive: true, force: true });
 
   const messages = result.answered + result.bootLatencies.length * 2;
-  const serverCpuUs = (used.cpuMicros - idle.cpuMicros) / Math.max(1, messages);
-  const baselineCpuUs = (b1.cpuMicros - b0.cpuMicros) / Math.max(1, baseMessages);
+  const serverCpuUs = serverCpuMicros / Math.max(1, messages);
+  const baselineCpuUs = baselineCpuMicros / Math.max(1, baseMessages);
   const latencies = (o.scenario === 'storm' ? result.bootLatencies : result.latencies).sort((a, b) => a - b);
   const baseLatencies = (o.scenario === 'storm' ? baseResult.bootLatencies : baseResult.latencies).sort((a, b) => a - b);
   const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
@@ -172,11 +229,23 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
     failures: result.failures,
     failureReasons: result.failureReasons,
     ...(o.scenario === 'storm' ? { acceptedAfterS: acceptedQuantiles(result.acceptedAtS) } : {}),
-    ...(o.scenario === 'storm' ? { allAcceptedAfterS: result.allAcceptedAfterS === null ? null : round(result.allAcceptedAfterS), healthzMaxMs: round(healthzMaxMs) } : {}),
+    ...(o.scenario === 'storm' ? { allAcceptedAfterS: result.allAcceptedAfterS === null ? null : round(result.allAcceptedAfterS), healthzMaxMs: round(healthzMaxMs.get(measuredPhase) ?? 0) } : {}),
     loadgenCpuPct: result.loadgenCpuPct,
+    serverRuntime: runtime,
     database: db.startsWith('sqlite:') ? 'sqlite' : 'postgres',
     tls: o.tls,
+    tlsKey: o.tls ? o.tlsKey : null,
+    ...(o.tls ? { tlsCipher: result.tlsCipher } : {}),
     retriedUpgrades: result.retries,
+    reconnect: o.reconnect,
+    ...(o.reconnect
+      ? {
+          provisionedAfterS: typeof result.provisionedAfterS === 'number' ? round(result.provisionedAfterS) : null,
+          provisioningFailures: result.provisioningFailures,
+          provisioningFailureReasons: result.provisioningFailureReasons,
+          provisioningHealthzMaxMs: round(healthzMaxMs.get('provisioning') ?? 0),
+        }
+      : {}),
   };
 }
 
@@ -189,4 +258,43 @@ function acceptedQuantiles(times: number[]): { p50: number; p90: number; p99: nu
   const sorted = [...times].sort((a, b) => a - b);
   const at = (q: number) => (sorted.length === 0 ? 0 : Math.round(sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! * 100) / 100);
   return { p50: at(0.5), p90: at(0.9), p99: at(0.99), all: at(1) };
+}
+
+/**
+ * The server's garbage collection and event-loop delay over the run, from its own /metrics
+ * (prom-client's default metrics): where a latency tail comes from when it is not our code.
+ */
+async function serverRuntimeFigures(httpUrl: string): Promise<Record<string, number> | null> {
+  try {
+    const text = await (await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+    const value = (name: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
+      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
+    };
+    const ms = (s: number) => Math.round(s * 1e4) / 10;
+    return {
+      gcMajorCount: value('nodejs_gc_duration_seconds_count{kind="major"}'),
+      gcMajorTotalMs: ms(value('nodejs_gc_duration_seconds_sum{kind="major"}')),
+      // prom-client's buckets are coarse; the count above 10 ms is what reaches a p99 of 10 ms.
+      gcOver10msCount: sumOver(text, 'nodejs_gc_duration_seconds_bucket', '0.01'),
+      gcMinorCount: value('nodejs_gc_duration_seconds_count{kind="minor"}'),
+      gcMinorTotalMs: ms(value('nodejs_gc_duration_seconds_sum{kind="minor"}')),
+      eventLoopDelayP99Ms: ms(value('nodejs_eventloop_lag_p99_seconds')),
+      eventLoopDelayMaxMs: ms(value('nodejs_eventloop_lag_max_seconds')),
+      heapUsedBytes: value('nodejs_heap_size_used_bytes'),
+    };
+  } catch {
+    return null;
+  }
+}
+
+function sumOver(text: string, bucketName: string, le: string): number {
+  let over = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(bucketName)) continue;
+    const count = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.includes('le="+Inf"')) over += count;
+    else if (line.includes(`le="${le}"`)) over -= count;
+  }
+  return over;
 }

@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { afterEach, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
+import { runLoad, type LoadPhase } from './loadgen.js';
+
+const fixture = (file: string) => readFileSync(new URL(`../../test/fixtures/tls/${file}`, import.meta.url));
+const https = createServer({ cert: fixture('server-ec.crt'), key: fixture('server-ec.key') });
+afterEach(() => new Promise<void>((done) => https.close(() => done())));
+
+it('reconnect storm over TLS with the ECDSA certificate: the storm figures count the reconnect only', async () => {
+  const wss = new WebSocketServer({ noServer: true, handleProtocols: () => 'ocpp1.6' });
+  const attempts = new Map<string, number>();
+  let opened = 0;
+  https.on('upgrade', (req, socket, head) => {
+    const station = req.url!.slice(req.url!.lastIndexOf('/') + 1);
+    const attempt = (attempts.get(station) ?? 0) + 1;
+    attempts.set(station, attempt);
+    // Busy at each station's first attempt of each phase: its retry must open a connection of its own.
+    if (attempt % 2 === 1) return socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\nContent-Length: 0\r\n\r\n');
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      opened += 1;
+      ws.on('message', (data) => {
+        const [, id, action] = JSON.parse(String(data));
+        ws.send(JSON.stringify([3, id, action === 'BootNotification' ? { status: 'Accepted', currentTime: new Date().toISOString(), interval: 300 } : {}]));
+      });
+    });
+  });
+  await new Promise<void>((listening) => https.listen(0, '127.0.0.1', listening));
+  const { port } = https.address() as AddressInfo;
+
+  const phases: LoadPhase[] = [];
+  const result = await runLoad(
+    {
+      scenario: 'storm',
+      url: `wss://127.0.0.1:${port}/ocpp`,
+      stations: 10,
+      durationS: 30,
+      intervalS: 10,
+      connectBatch: 4,
+      prefix: 'LG-',
+      tlsCiphers: 'ECDHE-ECDSA-AES128-GCM-SHA256',
+      reconnect: true,
+    },
+    (phase) => phases.push(phase),
+  );
+
+  expect(phases).toEqual(['provisioning', 'outage', 'storm', 'done']);
+  expect(result.provisioningFailures).toBe(0);
+  expect(result.provisionedAfterS).not.toBeNull();
+  expect(opened).toBe(20);
+  expect({ failures: result.failures, connected: result.connected, boots: result.bootLatencies.length, accepted: result.acceptedAtS.length, retries: result.retries }).toEqual({
+    failures: 0,
+    connected: 10,
+    boots: 10,
+    accepted: 10,
+    retries: 10,
+  });
+  expect(result.allAcceptedAfterS).toBe(result.durationS);
+  expect(result.tlsCipher).toBe('TLSv1.2 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256');
+});
