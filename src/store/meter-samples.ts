@@ -21,26 +21,34 @@ export interface MeterSample {
 /** A reading inside a sample's JSON: [measurand, phase ('' when none), location, context, unit, value, rawValue, rawUnit, format, derived (0/1)]. */
 type StoredReading = [string, string, string, string, string | null, number | null, string, string | null, string, 0 | 1];
 
-/** What makes a reading a repeat of another of the same sample (as the old per-reading unique index did). */
-const identity = (r: MeterReading) => `${r.measurand}\u0000${r.phase ?? ''}\u0000${r.location}\u0000${r.derived ? 1 : 0}`;
+/** Whether two readings of one instant are the same reading (as the old per-reading unique index saw it). */
+const sameReading = (a: MeterReading, b: MeterReading) => a.measurand === b.measurand && (a.phase ?? '') === (b.phase ?? '') && a.location === b.location && a.derived === b.derived;
 
 /** Groups readings by instant, in the order they came; a reading repeated within a sample is kept once. */
 export function samplesOf(readings: MeterReading[]): MeterSample[] {
-  const byInstant = new Map<string, { sample: MeterSample; seen: Set<string> }>();
+  const samples: MeterSample[] = [];
+  // A MeterValues is nearly always one instant: compare with the last sample before any lookup.
+  let byInstant: Map<string, MeterSample> | undefined;
+  let last: MeterSample | undefined;
   for (const r of readings) {
-    const key = `${r.stationId}\u0000${r.connectorId}\u0000${r.timestamp}`;
-    let entry = byInstant.get(key);
-    if (!entry) {
-      entry = { sample: { stationId: r.stationId, connectorId: r.connectorId, transactionId: r.transactionId, timestamp: r.timestamp, readings: [] }, seen: new Set() };
-      byInstant.set(key, entry);
+    let sample = last && last.timestamp === r.timestamp && last.connectorId === r.connectorId && last.stationId === r.stationId ? last : undefined;
+    if (!sample) {
+      byInstant ??= new Map(samples.map((s) => [`${s.stationId}\u0000${s.connectorId}\u0000${s.timestamp}`, s]));
+      const key = `${r.stationId}\u0000${r.connectorId}\u0000${r.timestamp}`;
+      sample = byInstant.get(key);
+      if (!sample) {
+        sample = { stationId: r.stationId, connectorId: r.connectorId, transactionId: r.transactionId, timestamp: r.timestamp, readings: [] };
+        samples.push(sample);
+        byInstant.set(key, sample);
+      }
     }
-    const id = identity(r);
-    if (entry.seen.has(id)) continue;
-    entry.seen.add(id);
-    entry.sample.readings.push(r);
-    if (entry.sample.transactionId === null) entry.sample.transactionId = r.transactionId;
+    last = sample;
+    // A handful of readings per instant: a scan is cheaper than building keys.
+    if (sample.readings.some((s) => sameReading(s, r))) continue;
+    sample.readings.push(r);
+    if (sample.transactionId === null) sample.transactionId = r.transactionId;
   }
-  return [...byInstant.values()].map((e) => e.sample);
+  return samples;
 }
 
 export function encodeReadings(readings: MeterReading[]): string {
@@ -75,7 +83,6 @@ export function decodeReadings(row: { station_id: string; connector_id: number; 
  * not stored yet, and the merged list to store. Nothing new means nothing to write.
  */
 export function mergeSample(stored: MeterReading[], incoming: MeterReading[]): { added: MeterReading[]; merged: MeterReading[] } {
-  const seen = new Set(stored.map(identity));
-  const added = incoming.filter((r) => !seen.has(identity(r)));
+  const added = incoming.filter((r) => !stored.some((s) => sameReading(s, r)));
   return { added, merged: added.length === 0 ? stored : [...stored, ...added] };
 }
