@@ -113,6 +113,14 @@ describe.each(testDatabases)('meter readings in the store (%s)', (kind) => {
     // A late repeat of the older instant must not move the register back.
     await s.addMeterReadings(meterValues('2026-01-01T00:05:00.000Z', 500, transaction.id));
     expect((await s.getTransaction(transaction.id))!.lastMeterWh).toBe(900);
+    // The next session on the same connector, and readings outside any session: not this transaction's.
+    await s.stopTransaction({ id: transaction.id, stopTime: '2026-01-01T00:11:00.000Z', meterStop: 950, stopReason: null, stopIdTag: null });
+    await s.addMeterReadings(meterValues('2026-01-01T00:12:00.000Z', 950));
+    const next = (await s.startTransaction({ stationId: 'CP-1', connectorId: 1, idTag: 'T', startTime: '2026-01-01T00:13:00.000Z', meterStart: 950, reservationId: null, authorization: 'Accepted' })).transaction;
+    await s.addMeterReadings(meterValues('2026-01-01T00:14:00.000Z', 990, next.id));
+    expect(await s.meterReadings({ transactionId: next.id, measurand: 'Energy.Active.Import.Register', limit: 10 })).toHaveLength(1);
+    expect(await s.meterReadings({ transactionId: transaction.id, stationId: 'CP-2', limit: 10 })).toEqual([]);
+    expect(await s.meterReadings({ transactionId: 999, limit: 10 })).toEqual([]);
     const readings = await s.meterReadings({ transactionId: transaction.id, measurand: 'Energy.Active.Import.Register', limit: 10 });
     expect(readings.map((r) => [r.timestamp, r.value, r.transactionId])).toEqual([
       ['2026-01-01T00:05:00.000Z', 500, transaction.id],
@@ -130,6 +138,7 @@ describe.each(testDatabases)('meter readings in the store (%s)', (kind) => {
     const { error } = await migrator.migrateTo('0006_meter_values_one_index_less');
     expect(error).toBeUndefined();
     await db.insertInto('stations').values({ id: 'CP-1', registration: 'accepted', security_profile: 0, created_at: '2026-01-01T00:00:00.000Z', local_list_version: 0 }).execute();
+    await db.insertInto('transactions').values({ id: 7, station_id: 'CP-1', connector_id: 1, id_tag: 'T', start_time: '2026-01-01T00:00:00.000Z', meter_start: 0, authorization: 'Accepted' }).execute();
     const old = [...meterValues('2026-01-01T00:00:00.000Z', 10, 7), ...meterValues('2026-01-01T00:01:00.000Z', 20, 7), reading('2026-01-01T00:01:00.000Z', 'Power.Active.Import', 11000, { derived: true, transactionId: 7 })];
     for (const r of old) {
       await db

@@ -482,16 +482,32 @@ export class KyselyStore implements Store {
 
   async meterReadings(q: Parameters<Store['meterReadings']>[0]) {
     const out: MeterReading[] = [];
+    let { stationId, from, to } = q;
+    if (q.transactionId !== undefined) {
+      // A transaction's readings are its station's between its start and its stop. The station
+      // stamps both with its own clock; a day either side still finds readings of a clock that
+      // jumped during the session, and the transaction id decides.
+      const transaction = await this.getTransaction(q.transactionId);
+      if (!transaction || (stationId !== undefined && stationId !== transaction.stationId)) return out;
+      stationId = transaction.stationId;
+      const day = 86_400_000;
+      const earliest = new Date(Date.parse(transaction.startTime) - day).toISOString();
+      if (!from || from < earliest) from = earliest;
+      if (transaction.stopTime) {
+        const latest = new Date(Date.parse(transaction.stopTime) + day).toISOString();
+        if (!to || to > latest) to = latest;
+      }
+    }
     // Samples are read in time order a page at a time until `limit` readings are found (with a
     // measurand filter a page can hold fewer than it has readings).
     const page = Math.max(100, Math.min(q.limit, 5000));
     let after: { ts: string; id: number } | undefined;
     for (;;) {
       let query = this.db.selectFrom('meter_samples').selectAll();
-      if (q.stationId) query = query.where('station_id', '=', q.stationId);
+      if (stationId) query = query.where('station_id', '=', stationId);
       if (q.transactionId !== undefined) query = query.where('transaction_id', '=', q.transactionId);
-      if (q.from) query = query.where('ts', '>=', q.from);
-      if (q.to) query = query.where('ts', '<=', q.to);
+      if (from) query = query.where('ts', '>=', from);
+      if (to) query = query.where('ts', '<=', to);
       if (after) {
         const { ts, id } = after;
         query = query.where((eb) => eb.or([eb('ts', '>', ts), eb.and([eb('ts', '=', ts), eb('id', '>', id)])]));
