@@ -16,7 +16,8 @@ describe('group commit', () => {
       transactions += 1;
       return original();
     };
-    const committer = new GroupCommitter(db);
+    // A budget no machine reaches with 50 inserts: this test is about batching, not the budget.
+    const committer = new GroupCommitter(db, 500, 60_000);
     const writes = Array.from({ length: 50 }, (_, i) =>
       committer.run((trx) => trx.insertInto('id_tags').values({ id_tag: `T${i}`, status: 'Accepted', expiry_date: null, parent_id_tag: null }).execute().then(() => i)),
     );
@@ -34,5 +35,36 @@ describe('group commit', () => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
     const rows = await opened.db.selectFrom('id_tags').select('id_tag').orderBy('id_tag').execute();
     expect(rows.map((r) => r.id_tag)).toEqual(['A', 'B', 'C']);
+  });
+
+  it('commits what it has once a batch runs past its time budget, letting the event loop run between transactions', async () => {
+    opened = await openDatabase('sqlite::memory:');
+    let transactions = 0;
+    const original = opened.db.transaction.bind(opened.db);
+    (opened.db as any).transaction = () => {
+      transactions += 1;
+      return original();
+    };
+    const committer = new GroupCommitter(opened.db, 500, 5);
+    const busy = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    };
+    // Ten writes of 3 ms each: at most two fit in one 5 ms budget.
+    let loopTurns = 0;
+    const ticker = setInterval(() => (loopTurns += 1), 0);
+    const writes = Array.from({ length: 10 }, (_, i) =>
+      committer.run(async (trx) => {
+        busy(3);
+        await trx.insertInto('id_tags').values({ id_tag: `T${i}`, status: 'Accepted', expiry_date: null, parent_id_tag: null }).execute();
+        return i;
+      }),
+    );
+    expect(await Promise.all(writes)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    clearInterval(ticker);
+    expect(transactions).toBeGreaterThanOrEqual(5);
+    expect(loopTurns).toBeGreaterThanOrEqual(3);
+    const rows = await opened.db.selectFrom('id_tags').select('id_tag').execute();
+    expect(rows).toHaveLength(10);
   });
 });
