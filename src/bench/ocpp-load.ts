@@ -102,7 +102,7 @@ function runLoadgen(task: LoadTask, usage: () => { cpuMicros: number }, onPhase?
     child.stderr!.on('data', (d) => (err += d));
     // The benchmark stops by itself: a load generator still running well past its duration (each
     // phase of a reconnect storm has its own) is ended.
-    const deadline = setTimeout(() => child.kill('SIGKILL'), (task.durationS + 300 * (task.reconnect ? 2 : 1)) * 1000);
+    const deadline = setTimeout(() => child.kill('SIGKILL'), (task.durationS + 300 + (task.reconnect ? 1800 : 0)) * 1000);
     // 'close', not 'exit': it comes after the last of stdout and of the phases sent.
     child.on('close', (code) => {
       clearTimeout(deadline);
