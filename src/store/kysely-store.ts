@@ -20,6 +20,7 @@ import { openDatabase, type DatabaseOptions, type OpenedDatabase } from './datab
 import { GroupCommitter } from './group-commit.js';
 import type { Database, StationsTable, TransactionsTable, VehiclesTable } from './schema.js';
 import { decodeReadings, encodeReadings, mergeSample, samplesOf } from './meter-samples.js';
+import { chunkIdOf, chunksOf, decodeChunkNewestFirst } from './message-log-chunks.js';
 
 const stationFromRow = (r: Selectable<StationsTable>): Station => ({
   id: r.id,
@@ -94,7 +95,7 @@ const vehicleFromRow = (r: Selectable<VehiclesTable>): Vehicle => ({
  * log, without building a Kysely query for each.
  */
 const sqliteInsertText = new Map<string, string>();
-function sqliteInsert(table: 'meter_samples' | 'message_log', rows: number): string {
+function sqliteInsert(table: 'meter_samples' | 'message_log_chunks', rows: number): string {
   const key = `${table}:${rows}`;
   let text = sqliteInsertText.get(key);
   if (!text) {
@@ -108,8 +109,8 @@ function sqliteInsert(table: 'meter_samples' | 'message_log', rows: number): str
   return text;
 }
 const sampleColumns = ['station_id', 'connector_id', 'transaction_id', 'ts', 'readings'] as const;
-const messageLogColumns = ['station_id', 'at', 'direction', 'message_type', 'message_id', 'action', 'frame'] as const;
-/** Rows per statement: SQLite allows 32,766 parameters; 64 rows of 7 stay far below. */
+const messageLogColumns = ['station_id', 'first_at', 'last_at', 'frame_count', 'entries'] as const;
+/** Rows per statement: SQLite allows 32,766 parameters; 64 rows of 5 stay far below. */
 const sqliteChunk = 64;
 
 /**
@@ -778,71 +779,91 @@ export class KyselyStore implements Store {
 
   async appendMessageLog(entries: Array<Omit<MessageLogEntry, 'id'>>) {
     if (entries.length === 0) return;
+    // One row per station (store/message-log-chunks.ts), encoded before the write begins: the
+    // transaction holds the event loop, the JSON need not.
+    const chunks = chunksOf(entries);
     if (this.opened.flavour === 'sqlite') {
-      // As for meter values: a flush of hundreds of rows as one Kysely insert cost more to build
-      // (and, with a new row count each time, to prepare) than the rows cost to write.
+      // As for meter values: a Kysely insert cost more to build (and, with a new row count each
+      // time, to prepare) than the rows cost to write.
       await this.write(async (trx) => {
-        for (let i = 0; i < entries.length; i += sqliteChunk) {
-          const chunk = entries.slice(i, i + sqliteChunk);
+        for (let i = 0; i < chunks.length; i += sqliteChunk) {
+          const slice = chunks.slice(i, i + sqliteChunk);
           const params: unknown[] = [];
-          for (const e of chunk) params.push(e.stationId, e.at, e.direction, e.messageType, e.messageId, e.action, e.frame);
-          await trx.executeQuery(CompiledQuery.raw(sqliteInsert('message_log', chunk.length), params));
+          for (const c of slice) params.push(c.stationId, c.firstAt, c.lastAt, c.frameCount, c.entries);
+          await trx.executeQuery(CompiledQuery.raw(sqliteInsert('message_log_chunks', slice.length), params));
         }
       });
       return;
     }
     await this.write((trx) =>
       trx
-        .insertInto('message_log')
-        .values(
-          entries.map((e) => ({
-            station_id: e.stationId,
-            at: e.at,
-            direction: e.direction,
-            message_type: e.messageType,
-            message_id: e.messageId,
-            action: e.action,
-            frame: e.frame,
-          })),
-        )
+        .insertInto('message_log_chunks')
+        .values(chunks.map((c) => ({ station_id: c.stationId, first_at: c.firstAt, last_at: c.lastAt, frame_count: c.frameCount, entries: c.entries })))
         .execute(),
     );
   }
 
   async messageLog(q: Parameters<Store['messageLog']>[0]) {
-    let query = this.db.selectFrom('message_log').selectAll().where('station_id', '=', q.stationId);
-    if (q.before !== undefined) query = query.where('id', '<', q.before);
-    if (q.action) query = query.where('action', '=', q.action);
-    const rows = await query.orderBy('id', 'desc').limit(q.limit).execute();
-    return rows.map((r) => ({
-      id: Number(r.id),
-      stationId: r.station_id,
-      at: r.at,
-      direction: r.direction as 'in' | 'out',
-      messageType: r.message_type,
-      messageId: r.message_id,
-      action: r.action,
-      frame: r.frame,
-    }));
+    const out: MessageLogEntry[] = [];
+    if (q.limit <= 0) return out;
+    // Chunks newest first, a page at a time, until `limit` entries are found; the action filter
+    // applies to the decoded frames. A chunk holds one frame or a thousand: pages grow while they
+    // fall short, but not past about 8,192 frames at the size of the chunks read so far.
+    let upTo: number | undefined = q.before === undefined ? undefined : chunkIdOf(q.before - 1);
+    let page = Math.min(16, q.limit);
+    let chunksRead = 0;
+    let framesRead = 0;
+    for (;;) {
+      let query = this.db.selectFrom('message_log_chunks').select(['id', 'station_id', 'entries']).where('station_id', '=', q.stationId);
+      if (upTo !== undefined) query = query.where('id', '<=', upTo);
+      const rows = await query.orderBy('id', 'desc').limit(page).execute();
+      for (const row of rows) {
+        const entries = decodeChunkNewestFirst(row);
+        framesRead += entries.length;
+        for (const e of entries) {
+          // The chunk holding `before` is read only below it.
+          if (q.before !== undefined && e.id >= q.before) continue;
+          if (q.action && e.action !== q.action) continue;
+          out.push(e);
+          if (out.length >= q.limit) return out;
+        }
+      }
+      if (rows.length < page) return out;
+      chunksRead += rows.length;
+      upTo = Number(rows.at(-1)!.id) - 1;
+      page = Math.max(1, Math.min(page * 2, 1024, Math.floor(8192 / (framesRead / chunksRead))));
+    }
   }
 
   async pruneMessageLog(olderThan: string, keepPerStation: number) {
+    // Whole chunks go, never part of one: by age once all of a chunk's frames are older than
+    // `olderThan` (a chunk partly older stays until the rest is too), and by count the chunks older
+    // than the newest that hold at least `keepPerStation` frames (so a station keeps up to a
+    // chunk's worth more). Returns the frames removed.
+    const frames = (r: { frames: number | string | bigint | null } | undefined) => Number(r?.frames ?? 0);
     return this.write(async (trx) => {
-      const byAge = await trx.deleteFrom('message_log').where('at', '<', olderThan).executeTakeFirst();
-      let removed = Number(byAge.numDeletedRows);
-      const stations = await trx.selectFrom('message_log').select('station_id').distinct().execute();
+      const old = await trx
+        .selectFrom('message_log_chunks')
+        .select((eb) => eb.fn.sum<number>('frame_count').as('frames'))
+        .where('last_at', '<', olderThan)
+        .executeTakeFirst();
+      let removed = frames(old);
+      if (removed > 0) await trx.deleteFrom('message_log_chunks').where('last_at', '<', olderThan).execute();
+      const stations = await trx.selectFrom('message_log_chunks').select('station_id').distinct().execute();
       for (const { station_id } of stations) {
-        const cutoff = await trx
-          .selectFrom('message_log')
-          .select('id')
+        // The oldest chunk to keep: the newest one at which the frames counted from the newest reach the limit.
+        const covered = trx
+          .selectFrom('message_log_chunks')
+          .select((eb) => ['id', eb.fn.sum<number>('frame_count').over((ob) => ob.orderBy('id', 'desc')).as('covered')])
           .where('station_id', '=', station_id)
-          .orderBy('id', 'desc')
-          .offset(keepPerStation)
-          .limit(1)
-          .executeTakeFirst();
-        if (!cutoff) continue;
-        const r = await trx.deleteFrom('message_log').where('station_id', '=', station_id).where('id', '<=', cutoff.id).executeTakeFirst();
-        removed += Number(r.numDeletedRows);
+          .as('c');
+        const oldestKept = await trx.selectFrom(covered).select('c.id').where('c.covered', '>=', keepPerStation).orderBy('c.id', 'desc').limit(1).executeTakeFirst();
+        if (!oldestKept) continue;
+        const older = trx.selectFrom('message_log_chunks').where('station_id', '=', station_id).where('id', '<', oldestKept.id);
+        const dropped = frames(await older.select((eb) => eb.fn.sum<number>('frame_count').as('frames')).executeTakeFirst());
+        if (dropped === 0) continue;
+        await trx.deleteFrom('message_log_chunks').where('station_id', '=', station_id).where('id', '<', oldestKept.id).execute();
+        removed += dropped;
       }
       return removed;
     });

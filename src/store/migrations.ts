@@ -272,6 +272,28 @@ function migrations(flavour: SqlFlavour): Record<string, Migration> {
         await db.schema.dropTable('meter_values').execute();
       },
     },
+    '0008_message_log_chunks': {
+      // One row per station per write instead of per frame (see store/message-log-chunks.ts). The
+      // frames stored so far move over as chunks of one frame, keeping their row id as the chunk's:
+      // their entry ids become id × 1024, still in the order they came.
+      async up(db: Kysely<any>) {
+        await table(db, 'message_log_chunks', 'bigserial')
+          .addColumn('station_id', 'text', (c) => c.notNull())
+          .addColumn('first_at', 'text', (c) => c.notNull())
+          .addColumn('last_at', 'text', (c) => c.notNull())
+          .addColumn('frame_count', 'integer', (c) => c.notNull())
+          .addColumn('entries', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('message_log_chunks_station').on('message_log_chunks').columns(['station_id', 'id']).execute();
+        const frame = sql`at, direction, message_type, message_id, action, frame`;
+        const entries = pg ? sql`json_build_array(json_build_array(${frame}))::text` : sql`json_array(json_array(${frame}))`;
+        await sql`insert into message_log_chunks (id, station_id, first_at, last_at, frame_count, entries)
+          select id, station_id, at, at, 1, ${entries} from message_log order by id`.execute(db);
+        // PostgreSQL's sequence does not see ids given explicitly (SQLite's AUTOINCREMENT does).
+        if (pg) await sql`select setval(pg_get_serial_sequence('message_log_chunks', 'id'), coalesce((select max(id) from message_log_chunks), 0) + 1, false)`.execute(db);
+        await db.schema.dropTable('message_log').execute();
+      },
+    },
   };
 }
 

@@ -100,15 +100,15 @@ export interface ReservationsTable {
   status: string;
 }
 
-export interface MessageLogTable {
+/** A station's frames of one write, together as JSON (see store/message-log-chunks.ts). */
+export interface MessageLogChunksTable {
   id: Generated<number>;
   station_id: string;
-  at: string;
-  direction: string;
-  message_type: number | null;
-  message_id: string | null;
-  action: string | null;
-  frame: string;
+  /** The earliest and the latest `at` of its frames. */
+  first_at: string;
+  last_at: string;
+  frame_count: number;
+  entries: string;
 }
 
 export interface ChargingProfilesTable {
@@ -190,5 +190,5 @@ export interface Database {
   meter_samples: MeterSamplesTable;
   station_events: StationEventsTable;
   reservations: ReservationsTable;
-  message_log: MessageLogTable;
+  message_log_chunks: MessageLogChunksTable;
 }

@@ -1,0 +1,93 @@
+import type { MessageLogEntry } from '../domain/types.js';
+
+/**
+ * How the message log is stored: one row per station per write (a chunk), its frames together as
+ * JSON, instead of one row per frame.
+ *
+ * Under load a station's frames come back to back, and as rows each frame was an entry in the table
+ * and in the index by station, every station's entries on a different index page. A chunk is one
+ * entry in each for all of a station's frames of one flush. The log is only ever written by station
+ * in arrival order and read by station newest first, so nothing needs the frames apart.
+ *
+ * An entry's id is its chunk's id × `framesPerChunk` + its position in the chunk: ids still grow with
+ * arrival order within a station, and serve as the paging cursor as the row ids did.
+ */
+export const framesPerChunk = 1024;
+
+export type NewMessageLogEntry = Omit<MessageLogEntry, 'id'>;
+
+/** A frame inside a chunk's JSON: [at, direction, messageType, messageId, action, frame]. */
+type StoredFrame = [string, 'in' | 'out', number | null, string | null, string | null, string];
+
+export interface MessageLogChunk {
+  stationId: string;
+  /** The earliest and the latest `at` of its frames (a chunk is pruned by age once all of it is old). */
+  firstAt: string;
+  lastAt: string;
+  frameCount: number;
+  /** JSON of the frames, in arrival order. */
+  entries: string;
+}
+
+/** A chunk row as read back. */
+export interface MessageLogChunkRow {
+  id: number;
+  station_id: string;
+  entries: string;
+}
+
+/**
+ * The chunks of one write: the entries of each station in the order they came, stations in the
+ * order they first appear, at most `framesPerChunk` frames per chunk.
+ */
+export function chunksOf(entries: readonly NewMessageLogEntry[]): MessageLogChunk[] {
+  // A flush is grouped by station already (MessageLogWriter); compare with the last station before any lookup.
+  const byStation = new Map<string, NewMessageLogEntry[][]>();
+  const order: NewMessageLogEntry[][] = [];
+  let lastStation: string | undefined;
+  let last: NewMessageLogEntry[] | undefined;
+  for (const e of entries) {
+    if (e.stationId !== lastStation || !last || last.length >= framesPerChunk) {
+      const chunks = byStation.get(e.stationId);
+      let current = chunks?.at(-1);
+      if (!current || current.length >= framesPerChunk) {
+        current = [];
+        order.push(current);
+        if (chunks) chunks.push(current);
+        else byStation.set(e.stationId, [current]);
+      }
+      lastStation = e.stationId;
+      last = current;
+    }
+    last.push(e);
+  }
+  return order.map(encodeChunk);
+}
+
+function encodeChunk(entries: NewMessageLogEntry[]): MessageLogChunk {
+  const stored: StoredFrame[] = [];
+  let firstAt = entries[0]!.at;
+  let lastAt = firstAt;
+  for (const e of entries) {
+    stored.push([e.at, e.direction, e.messageType, e.messageId, e.action, e.frame]);
+    // Times are ISO strings of one length: text order is time order.
+    if (e.at < firstAt) firstAt = e.at;
+    if (e.at > lastAt) lastAt = e.at;
+  }
+  return { stationId: entries[0]!.stationId, firstAt, lastAt, frameCount: entries.length, entries: JSON.stringify(stored) };
+}
+
+/** A chunk's entries, newest first, with their ids. */
+export function decodeChunkNewestFirst(row: MessageLogChunkRow): MessageLogEntry[] {
+  const stored = JSON.parse(row.entries) as StoredFrame[];
+  const base = Number(row.id) * framesPerChunk;
+  const out: MessageLogEntry[] = [];
+  for (let i = stored.length - 1; i >= 0; i--) {
+    const [at, direction, messageType, messageId, action, frame] = stored[i]!;
+    out.push({ id: base + i, stationId: row.station_id, at, direction, messageType, messageId, action, frame });
+  }
+  return out;
+}
+
+/** The chunk an entry id belongs to. */
+export const chunkIdOf = (entryId: number): number => Math.floor(entryId / framesPerChunk);

@@ -1,0 +1,284 @@
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freshDatabase, testDatabases, type TestDatabase } from './helpers/csms.js';
+import type { Store } from '../src/domain/ports.js';
+import type { MessageLogEntry } from '../src/domain/types.js';
+import { MessageLogWriter } from '../src/gateway/message-log.js';
+import { KyselyStore } from '../src/store/kysely-store.js';
+import { migrationProvider } from '../src/store/migrations.js';
+import { chunksOf, framesPerChunk } from '../src/store/message-log-chunks.js';
+
+type NewEntry = Omit<MessageLogEntry, 'id'>;
+
+const at = (second: number) => new Date(Date.UTC(2026, 0, 1) + second * 1000).toISOString();
+
+/** A CALL in, or its CALLRESULT out, of a station; `n` makes every frame different. */
+const frame = (stationId: string, n: number, action = 'MeterValues'): NewEntry => {
+  const inbound = n % 2 === 0;
+  const messageId = `${stationId}-${Math.floor(n / 2)}`;
+  return {
+    stationId,
+    at: at(n),
+    direction: inbound ? 'in' : 'out',
+    messageType: inbound ? 2 : 3,
+    messageId,
+    action,
+    frame: inbound ? JSON.stringify([2, messageId, action, { n, text: 'quote " backslash \\ unicode é' }]) : JSON.stringify([3, messageId, {}]),
+  };
+};
+
+/** Without the id: what was appended. */
+const bare = ({ id: _id, ...rest }: MessageLogEntry): NewEntry => rest;
+
+describe('chunksOf', () => {
+  it('groups a write by station in arrival order, stations in the order they first appear', () => {
+    const a = [frame('A', 0), frame('A', 1), frame('A', 2)];
+    const b = [frame('B', 0), frame('B', 1)];
+    const chunks = chunksOf([a[0]!, b[0]!, a[1]!, b[1]!, a[2]!]);
+    expect(chunks.map((c) => [c.stationId, c.frameCount, c.firstAt, c.lastAt])).toEqual([
+      ['A', 3, at(0), at(2)],
+      ['B', 2, at(0), at(1)],
+    ]);
+    expect(chunks[0]!.entries).toBe(JSON.stringify(a.map((e) => [e.at, e.direction, e.messageType, e.messageId, e.action, e.frame])));
+  });
+
+  it(`splits a station's frames into chunks of at most ${framesPerChunk}`, () => {
+    const many = Array.from({ length: 2 * framesPerChunk + 5 }, (_, n) => frame('A', n));
+    expect(chunksOf([...many.slice(0, 10), frame('B', 0), ...many.slice(10)]).map((c) => [c.stationId, c.frameCount])).toEqual([
+      ['A', framesPerChunk],
+      ['B', 1],
+      ['A', framesPerChunk],
+      ['A', 5],
+    ]);
+    expect(chunksOf([])).toEqual([]);
+  });
+});
+
+describe('MessageLogWriter', () => {
+  it('writes a flush by whole stations, so that each station is one chunk per flush', async () => {
+    const calls: NewEntry[][] = [];
+    const store = { appendMessageLog: async (entries: NewEntry[]) => void calls.push(entries) } as unknown as Store;
+    const writer = new MessageLogWriter(store, { flushMs: 200, retentionDays: 1, maxPerStation: 100, onError: (err) => { throw err; } });
+    // 100 stations sending back to back: 20 frames each, interleaved.
+    const stations = Array.from({ length: 100 }, (_, i) => `CP-${i}`);
+    for (let n = 0; n < 20; n++) {
+      for (const stationId of stations) {
+        const e = frame(stationId, n);
+        writer.append({ ...e, at: new Date(e.at) });
+      }
+    }
+    await writer.flush();
+    // Whole stations, a write once it holds 256 frames: 13 stations of 20, and the last 9.
+    expect(calls.map((c) => c.length)).toEqual([...Array(7).fill(260), 180]);
+    expect(calls.map((c) => new Set(c.map((e) => e.stationId)).size)).toEqual([...Array(7).fill(13), 9]);
+    for (const stationId of stations) {
+      const written = calls.flat().filter((e) => e.stationId === stationId);
+      expect(written).toEqual(Array.from({ length: 20 }, (_, n) => frame(stationId, n)));
+      expect(calls.filter((c) => c.some((e) => e.stationId === stationId))).toHaveLength(1);
+    }
+    // Many stations with a frame each: 64 stations (64 rows) per write.
+    calls.length = 0;
+    for (let i = 0; i < 200; i++) {
+      const e = frame(`CP-${i}`, 0);
+      writer.append({ ...e, at: new Date(e.at) });
+    }
+    await writer.flush();
+    expect(calls.map((c) => c.length)).toEqual([64, 64, 64, 8]);
+  });
+});
+
+describe.each(testDatabases)('message log in the store (%s)', (kind) => {
+  let database: TestDatabase | undefined;
+  let store: KyselyStore | undefined;
+  afterEach(async () => {
+    await store?.close();
+    await database?.drop();
+    store = undefined;
+    database = undefined;
+  });
+
+  async function open(): Promise<KyselyStore> {
+    database = await freshDatabase(kind);
+    store = await KyselyStore.open(database.url);
+    return store;
+  }
+
+  /** Every entry of a station, newest first, read `limit` at a time with `before`. */
+  async function pages(s: KyselyStore, stationId: string, limit: number, action?: string): Promise<MessageLogEntry[][]> {
+    const out: MessageLogEntry[][] = [];
+    let before: number | undefined;
+    for (;;) {
+      const page = await s.messageLog({ stationId, limit, before, action });
+      if (page.length > 0) out.push(page);
+      if (page.length < limit) return out;
+      // A cursor that does not move back would page forever.
+      if (before !== undefined && page.at(-1)!.id >= before) throw new Error(`page before ${before} ends at ${page.at(-1)!.id}`);
+      if (out.length > 10_000) throw new Error('too many pages');
+      before = page.at(-1)!.id;
+    }
+  }
+
+  it('reads frames of interleaved stations back newest first, each station its own', async () => {
+    const s = await open();
+    const written: Record<string, NewEntry[]> = { A: [], B: [], C: [] };
+    let n = 0;
+    // Three writes, stations interleaved within each, C missing from the second.
+    for (const stations of [['A', 'B', 'C'], ['B', 'A'], ['C', 'A', 'B']]) {
+      const batch: NewEntry[] = [];
+      for (let k = 0; k < 3; k++) {
+        for (const id of stations) {
+          const e = frame(id, n++, k === 1 ? 'Heartbeat' : 'MeterValues');
+          batch.push(e);
+          written[id]!.push(e);
+        }
+      }
+      await s.appendMessageLog(batch);
+    }
+    for (const id of ['A', 'B', 'C']) {
+      const log = await s.messageLog({ stationId: id, limit: 100 });
+      expect(log.map(bare)).toEqual([...written[id]!].reverse());
+      const ids = log.map((e) => e.id);
+      expect(ids).toEqual([...ids].sort((x, y) => y - x));
+      expect(new Set(ids).size).toBe(ids.length);
+    }
+    expect(await s.messageLog({ stationId: 'D', limit: 100 })).toEqual([]);
+    expect((await s.messageLog({ stationId: 'A', limit: 2 })).map(bare)).toEqual(written.A!.slice(-2).reverse());
+  });
+
+  it('pages with `before` across chunks, from any id, including inside a chunk', async () => {
+    const s = await open();
+    const written: NewEntry[] = [];
+    let n = 0;
+    // Chunks of 5, 1, 7, 3 and 2 frames, another station's between them.
+    for (const size of [5, 1, 7, 3, 2]) {
+      const batch: NewEntry[] = [];
+      for (let k = 0; k < size; k++) {
+        const e = frame('A', n++);
+        batch.push(e, frame('B', n));
+        written.push(e);
+      }
+      await s.appendMessageLog(batch);
+    }
+    const newestFirst = [...written].reverse();
+    const all = await s.messageLog({ stationId: 'A', limit: 1000 });
+    expect(all.map(bare)).toEqual(newestFirst);
+    for (const limit of [1, 2, 3, 4, 6, 18, 100]) {
+      const got = await pages(s, 'A', limit);
+      expect(got.flat()).toEqual(all);
+      expect(got.slice(0, -1).every((p) => p.length === limit)).toBe(true);
+    }
+    // From every id (the middle of a chunk, its first, its last), and from one past the newest.
+    for (let i = 0; i < all.length; i++) {
+      expect(await s.messageLog({ stationId: 'A', before: all[i]!.id, limit: 4 })).toEqual(all.slice(i + 1, i + 5));
+    }
+    expect(await s.messageLog({ stationId: 'A', before: all[0]!.id + 1, limit: 3 })).toEqual(all.slice(0, 3));
+    expect(await s.messageLog({ stationId: 'A', before: all.at(-1)!.id, limit: 3 })).toEqual([]);
+    expect(await s.messageLog({ stationId: 'A', before: 0, limit: 3 })).toEqual([]);
+  });
+
+  it('filters by action across pages and chunks', async () => {
+    const s = await open();
+    const written: NewEntry[] = [];
+    let n = 0;
+    for (let write = 0; write < 40; write++) {
+      const batch: NewEntry[] = [];
+      for (let k = 0; k < 5; k++) batch.push(frame('A', n++, n % 7 === 0 ? 'StatusNotification' : 'MeterValues'));
+      await s.appendMessageLog(batch);
+      written.push(...batch);
+    }
+    const status = written.filter((e) => e.action === 'StatusNotification').reverse();
+    expect(status.length).toBeGreaterThan(20);
+    const got = await pages(s, 'A', 3, 'StatusNotification');
+    expect(got.flat().map(bare)).toEqual(status);
+    expect((await s.messageLog({ stationId: 'A', action: 'StatusNotification', limit: 1000 })).map(bare)).toEqual(status);
+    expect(await s.messageLog({ stationId: 'A', action: 'Authorize', limit: 10 })).toEqual([]);
+    // The old semantics: an empty action is no filter.
+    expect(await s.messageLog({ stationId: 'A', action: '', limit: 1000 })).toHaveLength(written.length);
+  });
+
+  it('reads through many chunks of one frame (a quiet station, or frames moved by migration 0008)', async () => {
+    const s = await open();
+    const written: NewEntry[] = [];
+    for (let n = 0; n < 300; n++) {
+      const e = frame('A', n, n % 10 === 0 ? 'StatusNotification' : 'Heartbeat');
+      await s.appendMessageLog([e]);
+      written.push(e);
+    }
+    expect((await s.messageLog({ stationId: 'A', limit: 250 })).map(bare)).toEqual(written.slice(50).reverse());
+    const status = written.filter((e) => e.action === 'StatusNotification').reverse();
+    expect((await s.messageLog({ stationId: 'A', action: 'StatusNotification', limit: 1000 })).map(bare)).toEqual(status);
+    expect((await pages(s, 'A', 7, 'StatusNotification')).flat().map(bare)).toEqual(status);
+  });
+
+  it('stores a write of more than a chunk of one station in order', async () => {
+    const s = await open();
+    const many = Array.from({ length: framesPerChunk + 10 }, (_, n) => frame('A', n));
+    await s.appendMessageLog(many);
+    const all = await s.messageLog({ stationId: 'A', limit: 2000 });
+    expect(all.map(bare)).toEqual([...many].reverse());
+    expect((await pages(s, 'A', 1000)).flat()).toEqual(all);
+  });
+
+  it('prunes whole chunks by age and by count per station, and says how many frames went', async () => {
+    const s = await open();
+    // A: chunks of frames at seconds 0-3, 4-7, 8-11, 12-15 (four frames each); B: one chunk at 100-104.
+    for (let c = 0; c < 4; c++) await s.appendMessageLog(Array.from({ length: 4 }, (_, k) => frame('A', 4 * c + k)));
+    await s.appendMessageLog(Array.from({ length: 5 }, (_, k) => frame('B', 100 + k)));
+    // Older than second 6: only the first chunk is all older; the second (4-7) is partly older and stays.
+    expect(await s.pruneMessageLog(at(6), 1000)).toBe(4);
+    expect((await s.messageLog({ stationId: 'A', limit: 100 })).map((e) => e.at)).toEqual(Array.from({ length: 12 }, (_, i) => at(15 - i)));
+    // Keep at least 5 frames per station: A keeps its two newest chunks (8 frames), B its only one.
+    expect(await s.pruneMessageLog(at(0), 5)).toBe(4);
+    expect((await s.messageLog({ stationId: 'A', limit: 100 })).map((e) => e.at)).toEqual(Array.from({ length: 8 }, (_, i) => at(15 - i)));
+    expect(await s.messageLog({ stationId: 'B', limit: 100 })).toHaveLength(5);
+    // Exactly a chunk's worth: A keeps only its newest chunk; B, at 5 frames, keeps all.
+    expect(await s.pruneMessageLog(at(0), 4)).toBe(4);
+    expect(await s.messageLog({ stationId: 'A', limit: 100 })).toHaveLength(4);
+    expect(await s.pruneMessageLog(at(0), 4)).toBe(0);
+    // Everything is older than this.
+    expect(await s.pruneMessageLog(at(1000), 4)).toBe(9);
+    expect(await s.messageLog({ stationId: 'B', limit: 100 })).toEqual([]);
+    // Ids keep growing after a prune.
+    await s.appendMessageLog([frame('A', 200)]);
+    const [last] = await s.messageLog({ stationId: 'A', limit: 1 });
+    expect(last!.id).toBeGreaterThan(5 * framesPerChunk);
+  });
+
+  it('migration 0008 moves frames stored one per row into chunks, in order and complete', async () => {
+    database = await freshDatabase(kind);
+    const db =
+      kind === 'sqlite'
+        ? new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(database.url.slice('sqlite:'.length)) }) })
+        : new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: 1 }) }) });
+    const migrator = new Migrator({ db, provider: migrationProvider(kind) });
+    const { error } = await migrator.migrateTo('0007_meter_samples');
+    expect(error).toBeUndefined();
+    const old: NewEntry[] = [];
+    for (let n = 0; n < 6; n++) old.push(frame('A', n), frame('B', n));
+    // What the gateway logs of a frame it could not parse.
+    old.push({ stationId: 'A', at: at(9), direction: 'in', messageType: null, messageId: null, action: null, frame: 'not json [' });
+    for (const e of old) {
+      await db
+        .insertInto('message_log')
+        .values({ station_id: e.stationId, at: e.at, direction: e.direction, message_type: e.messageType, message_id: e.messageId, action: e.action, frame: e.frame })
+        .execute();
+    }
+    const oldIds = (await db.selectFrom('message_log').select(['id', 'station_id']).orderBy('id').execute()).filter((r) => r.station_id === 'A').map((r) => Number(r.id));
+    await db.destroy();
+
+    store = await KyselyStore.open(database.url);
+    const a = await store.messageLog({ stationId: 'A', limit: 100 });
+    expect(a.map(bare)).toEqual(old.filter((e) => e.stationId === 'A').reverse());
+    expect(a.map((e) => e.id)).toEqual(oldIds.map((id) => id * framesPerChunk).reverse());
+    expect((await store.messageLog({ stationId: 'B', limit: 100 })).map(bare)).toEqual(old.filter((e) => e.stationId === 'B').reverse());
+    expect((await pages(store, 'A', 2)).flat()).toEqual(a);
+    // New chunks come after the moved ones (PostgreSQL's sequence was moved past them).
+    await store.appendMessageLog([frame('A', 50), frame('A', 51)]);
+    const newest = await store.messageLog({ stationId: 'A', limit: 3 });
+    expect(newest.map(bare)).toEqual([frame('A', 51), frame('A', 50), old.at(-1)!]);
+    expect(newest[1]!.id).toBeGreaterThan(a[0]!.id);
+    expect(await store.pruneMessageLog(at(1000), 1)).toBe(old.length + 2);
+  });
+});
