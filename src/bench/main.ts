@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { machineDescription, ocppLoadBench } from './ocpp-load.js';
 import { rebalanceBench } from './rebalance.js';
 import { runPlannerReplanBench } from './planner-replan.js';
@@ -40,8 +40,7 @@ switch (o.scenario) {
     result = report;
     if (o.docs) {
       const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-      appendFileSync(
-        new URL('../../docs/benchmarks.md', import.meta.url),
+      addLogRow(
         `| ${new Date().toISOString().slice(0, 10)} | ${commit} | \`npm run bench -- --scenario planner-replan --stations ${report.vehicles} --steps ${report.steps}\` (${machineDescription()}) | one re-plan (LP, ${report.lpRows} rows × ${report.lpColumns} columns) p50 ${report.solveMsP50} / p99 ${report.solveMsP99} / max ${report.solveMsMax} ms over ${report.iterations} re-plans, ${report.fallbacks} fallbacks |\n`,
       );
     }
@@ -76,8 +75,7 @@ switch (o.scenario) {
         (report.reconnect
           ? `; provisioning before the outage: ${report.provisionedAfterS === null ? `${report.provisioningFailures} failures` : `all booted after ${report.provisionedAfterS} s`}, /healthz max ${report.provisioningHealthzMaxMs} ms`
           : '');
-      appendFileSync(
-        new URL('../../docs/benchmarks.md', import.meta.url),
+      addLogRow(
         `| ${new Date().toISOString().slice(0, 10)} | ${commit} | \`npm run bench -- --scenario ${report.scenario} --stations ${report.stations}${o.scenario === 'storm' ? '' : ` --duration ${o.duration}`}${o.scenario === 'steady' ? ` --interval ${o.interval}` : ''}${o.reconnect ? ' --reconnect' : ''}${o.tls ? ` --tls --tls-key ${o.tlsKey}` : ''}${o.db ? ' --db …' : ''}\` (${report.database}; ${machineDescription()}) | ${figures} |\n`,
       );
     }
@@ -88,5 +86,15 @@ switch (o.scenario) {
     process.exit(2);
 }
 if (o.json) writeFileSync(o.json, JSON.stringify(result, null, 2));
+
+/** Adds a row at the end of the log table, the first table of docs/benchmarks.md (prose follows it). */
+function addLogRow(row: string): void {
+  const file = new URL('../../docs/benchmarks.md', import.meta.url);
+  const text = readFileSync(file, 'utf8');
+  const tableStart = text.indexOf('\n|');
+  const tableEnd = tableStart < 0 ? -1 : text.indexOf('\n\n', tableStart + 1);
+  const at = tableEnd < 0 ? text.length : tableEnd + 1;
+  writeFileSync(file, text.slice(0, at) + row + text.slice(at));
+}
 // Exit once the output is flushed (process.exit() truncates a pending write to a pipe).
 process.stdout.write(`${JSON.stringify(result, null, 2)}\n`, () => process.exit(0));
