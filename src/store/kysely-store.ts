@@ -18,6 +18,7 @@ import type {
 } from '../domain/types.js';
 import { openDatabase, type DatabaseOptions, type OpenedDatabase } from './database.js';
 import { GroupCommitter } from './group-commit.js';
+import type { SqlFlavour } from './migrations.js';
 import type { Database, StationsTable, TransactionsTable, VehiclesTable } from './schema.js';
 import { decodeReadings, encodeReadings, mergeSample, samplesOf } from './meter-samples.js';
 import { chunkIdOf, chunksOf, decodeChunkNewestFirst } from './message-log-chunks.js';
@@ -122,7 +123,7 @@ const hotSql = {
   transactionById: 'select * from "transactions" where "id" = ?',
   raiseLastMeterWh: 'update "transactions" set "last_meter_wh" = ? where "id" = ? and ("last_meter_wh" is null or "last_meter_wh" <= ?)',
 };
-const hotSqlFor = (flavour: 'sqlite' | 'postgres'): typeof hotSql => {
+const hotSqlFor = (flavour: SqlFlavour): typeof hotSql => {
   if (flavour === 'sqlite') return hotSql;
   const numbered = (text: string) => {
     let n = 0;
