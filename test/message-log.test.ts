@@ -1,13 +1,10 @@
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
-import BetterSqlite3 from 'better-sqlite3';
-import pg from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
-import { freshDatabase, testDatabases, type TestDatabase } from './helpers/csms.js';
+import { describe, expect, it } from 'vitest';
+import { testDatabases } from './helpers/csms.js';
+import { storePerTest } from './helpers/store.js';
 import type { Store } from '../src/domain/ports.js';
 import type { MessageLogEntry } from '../src/domain/types.js';
 import { MessageLogWriter } from '../src/gateway/message-log.js';
-import { KyselyStore } from '../src/store/kysely-store.js';
-import { migrationProvider } from '../src/store/migrations.js';
+import type { KyselyStore } from '../src/store/kysely-store.js';
 import { chunksOf, framesPerChunk } from '../src/store/message-log-chunks.js';
 
 type NewEntry = Omit<MessageLogEntry, 'id'>;
@@ -90,20 +87,8 @@ describe('MessageLogWriter', () => {
 });
 
 describe.each(testDatabases)('message log in the store (%s)', (kind) => {
-  let database: TestDatabase | undefined;
-  let store: KyselyStore | undefined;
-  afterEach(async () => {
-    await store?.close();
-    await database?.drop();
-    store = undefined;
-    database = undefined;
-  });
-
-  async function open(): Promise<KyselyStore> {
-    database = await freshDatabase(kind);
-    store = await KyselyStore.open(database.url);
-    return store;
-  }
+  const stores = storePerTest(kind);
+  const open = () => stores.open();
 
   /** Every entry of a station, newest first, read `limit` at a time with `before`. */
   async function pages(s: KyselyStore, stationId: string, limit: number, action?: string): Promise<MessageLogEntry[][]> {
@@ -247,14 +232,7 @@ describe.each(testDatabases)('message log in the store (%s)', (kind) => {
   });
 
   it('migration 0008 moves frames stored one per row into chunks, in order and complete', async () => {
-    database = await freshDatabase(kind);
-    const db =
-      kind === 'sqlite'
-        ? new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(database.url.slice('sqlite:'.length)) }) })
-        : new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: 1 }) }) });
-    const migrator = new Migrator({ db, provider: migrationProvider(kind) });
-    const { error } = await migrator.migrateTo('0007_meter_samples');
-    expect(error).toBeUndefined();
+    const db = await stores.migratedTo('0007_meter_samples');
     const old: NewEntry[] = [];
     for (let n = 0; n < 6; n++) old.push(frame('A', n), frame('B', n));
     // What the gateway logs of a frame it could not parse.
@@ -268,7 +246,7 @@ describe.each(testDatabases)('message log in the store (%s)', (kind) => {
     const oldIds = (await db.selectFrom('message_log').select(['id', 'station_id']).orderBy('id').execute()).filter((r) => r.station_id === 'A').map((r) => Number(r.id));
     await db.destroy();
 
-    store = await KyselyStore.open(database.url);
+    const store = await stores.open();
     const a = await store.messageLog({ stationId: 'A', limit: 100 });
     expect(a.map(bare)).toEqual(old.filter((e) => e.stationId === 'A').reverse());
     expect(a.map((e) => e.id)).toEqual(oldIds.map((id) => id * framesPerChunk).reverse());

@@ -1,11 +1,8 @@
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
-import BetterSqlite3 from 'better-sqlite3';
-import pg from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
-import { freshDatabase, testDatabases, type TestDatabase } from './helpers/csms.js';
+import { describe, expect, it } from 'vitest';
+import { testDatabases } from './helpers/csms.js';
+import { storePerTest } from './helpers/store.js';
 import type { MeterReading } from '../src/domain/types.js';
-import { KyselyStore } from '../src/store/kysely-store.js';
-import { migrationProvider } from '../src/store/migrations.js';
+import type { KyselyStore } from '../src/store/kysely-store.js';
 import { mergeSample, samplesOf } from '../src/store/meter-samples.js';
 
 const reading = (ts: string, measurand: string, value: number, extra: Partial<MeterReading> = {}): MeterReading => ({
@@ -61,18 +58,9 @@ describe('samplesOf / mergeSample', () => {
 });
 
 describe.each(testDatabases)('meter readings in the store (%s)', (kind) => {
-  let database: TestDatabase | undefined;
-  let store: KyselyStore | undefined;
-  afterEach(async () => {
-    await store?.close();
-    await database?.drop();
-    store = undefined;
-    database = undefined;
-  });
-
+  const stores = storePerTest(kind);
   async function open(): Promise<KyselyStore> {
-    database = await freshDatabase(kind);
-    store = await KyselyStore.open(database.url);
+    const store = await stores.open();
     await store.createStation({ id: 'CP-1', registration: 'accepted', securityProfile: 0, createdAt: '2026-01-01T00:00:00.000Z' });
     return store;
   }
@@ -129,14 +117,7 @@ describe.each(testDatabases)('meter readings in the store (%s)', (kind) => {
   });
 
   it('migration 0007 moves readings stored one per row into samples, in order and complete', async () => {
-    database = await freshDatabase(kind);
-    const db =
-      kind === 'sqlite'
-        ? new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(database.url.slice('sqlite:'.length)) }) })
-        : new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: 1 }) }) });
-    const migrator = new Migrator({ db, provider: migrationProvider(kind) });
-    const { error } = await migrator.migrateTo('0006_meter_values_one_index_less');
-    expect(error).toBeUndefined();
+    const db = await stores.migratedTo('0006_meter_values_one_index_less');
     await db.insertInto('stations').values({ id: 'CP-1', registration: 'accepted', security_profile: 0, created_at: '2026-01-01T00:00:00.000Z', local_list_version: 0 }).execute();
     await db.insertInto('transactions').values({ id: 7, station_id: 'CP-1', connector_id: 1, id_tag: 'T', start_time: '2026-01-01T00:00:00.000Z', meter_start: 0, authorization: 'Accepted' }).execute();
     const old = [...meterValues('2026-01-01T00:00:00.000Z', 10, 7), ...meterValues('2026-01-01T00:01:00.000Z', 20, 7), reading('2026-01-01T00:01:00.000Z', 'Power.Active.Import', 11000, { derived: true, transactionId: 7 })];
@@ -147,7 +128,7 @@ describe.each(testDatabases)('meter readings in the store (%s)', (kind) => {
         .execute();
     }
     await db.destroy();
-    store = await KyselyStore.open(database.url);
+    const store = await stores.open();
     expect(await store.meterReadings({ stationId: 'CP-1', limit: 100 })).toEqual(old);
     expect(await store.meterReadings({ transactionId: 7, measurand: 'Power.Active.Import', limit: 100 })).toHaveLength(3);
   });
