@@ -123,6 +123,7 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
       maxBadFrames: config.maxBadFrames,
       pingIntervalS: config.pingIntervalS,
       maxPendingUpgrades: config.maxPendingUpgrades,
+      maxConcurrentAdmissions: config.maxConcurrentAdmissions,
       maxPendingPasswordChecks: config.maxPendingPasswordChecks,
     },
     {

@@ -48,4 +48,15 @@ describe('admission control', () => {
     const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text();
     expect(metrics).toMatch(/status="503"\} [1-9]/);
   });
+
+  it('under the pending bound, stations that arrive together wait their turn for admission instead of getting 503', async () => {
+    // One admission running at a time, but room for all of them to wait.
+    server = await startCsms({ maxConcurrentAdmissions: 1 });
+    const ids = Array.from({ length: 30 }, (_, i) => `QUEUED-${i}`);
+    const results = await Promise.all(ids.map((id) => tryConnect(server.ocppUrl, id)));
+    expect(results.filter((r) => !r.open)).toEqual([]);
+    for (const r of results) if (r.open) r.ws.close();
+    const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text();
+    expect(metrics).not.toMatch(/status="503"\} [1-9]/);
+  });
 });

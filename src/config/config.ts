@@ -43,7 +43,16 @@ export const ConfigSchema = Type.Object(
       default: 100,
       description: 'upgrades with a password being checked at once (scrypt, ~35 ms of CPU each); above it new ones get 503 with Retry-After',
     }),
-    maxPendingUpgrades: Type.Integer({ minimum: 1, default: 10000, description: 'upgrades admitted at once; above it new ones get 503 with Retry-After (a whole 10,000-station reconnect storm fits)' }),
+    maxPendingUpgrades: Type.Integer({
+      minimum: 1,
+      default: 10000,
+      description: 'upgrades waiting for admission or being admitted; above it new ones get 503 with Retry-After (a whole 10,000-station reconnect storm fits)',
+    }),
+    maxConcurrentAdmissions: Type.Integer({
+      minimum: 1,
+      default: 64,
+      description: 'of the pending upgrades, admissions running at once; the others wait in order, so a storm never holds the event loop',
+    }),
     sqliteSynchronous: Type.Union([Type.Literal('FULL'), Type.Literal('NORMAL')], { default: 'FULL' }),
     messageLog: Type.Object(
       { retentionDays: Type.Number({ exclusiveMinimum: 0, default: 14 }), maxPerStation: Type.Integer({ minimum: 1, default: 20000 }) },

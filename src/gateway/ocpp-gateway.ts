@@ -9,6 +9,7 @@ import type { EventBus } from '../domain/ports.js';
 import type { StationService } from '../domain/stations.js';
 import type { ConnectionRegistry } from './registry.js';
 import type { Metrics } from './metrics.js';
+import { AdmissionQueue } from './admission-queue.js';
 
 export interface GatewayOptions {
   ocppPath: string;
@@ -17,8 +18,10 @@ export interface GatewayOptions {
   rateLimit: { perSecond: number; burst: number };
   maxBadFrames: number;
   pingIntervalS: number;
-  /** Upgrades being admitted at once; above it new ones get 503 with Retry-After (admission control). */
+  /** Upgrades waiting for admission or being admitted; above it new ones get 503 with Retry-After (admission control). */
   maxPendingUpgrades: number;
+  /** Of those, admissions running at once; the rest wait their turn (see AdmissionQueue). */
+  maxConcurrentAdmissions: number;
   /**
    * Of those, upgrades with credentials: each costs a password hash check (scrypt, tens of ms of
    * CPU), so they are bounded by the work they queue, not only by their number.
@@ -74,7 +77,7 @@ export function parseBasicAuth(header: string | undefined, stationId?: string): 
  */
 export class OcppGateway {
   private readonly wss: WebSocketServer;
-  private pendingUpgrades = 0;
+  private readonly admissions: AdmissionQueue;
   private pendingPasswordChecks = 0;
 
   constructor(
@@ -84,6 +87,7 @@ export class OcppGateway {
     // Compiled now rather than by the first station to connect: it takes about 200 ms, which held
     // the event loop in the first second of a connection storm.
     for (const subprotocol of supportedSubprotocols) schemaValidator(subprotocol);
+    this.admissions = new AdmissionQueue(opts.maxConcurrentAdmissions);
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: opts.maxFrameBytes,
@@ -94,15 +98,17 @@ export class OcppGateway {
   }
 
   attach(server: import('node:http').Server | import('node:https').Server): void {
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.handleUpgrade(req, socket, head));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
   }
 
-  private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  /** The checks that need no lookup happen at once; the admission itself waits its turn in the queue. */
+  private handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const { log, metrics } = this.deps;
     socket.on('error', () => socket.destroy());
     const reject = (status: number, reason: string, headers?: Record<string, string>) => {
       metrics.rejectedUpgrades.inc({ status: String(status) });
-      log.info({ url: req.url, status, reason, remote: req.socket.remoteAddress }, 'websocket upgrade refused');
+      // The peer address is a system call (getpeername): only asked for when it is logged.
+      if (log.isLevelEnabled('info')) log.info({ url: req.url, status, reason, remote: req.socket.remoteAddress }, 'websocket upgrade refused');
       refuse(socket, status, reason, headers);
     };
 
@@ -123,27 +129,29 @@ export class OcppGateway {
     }
 
     const withPassword = req.headers.authorization !== undefined;
-    if (this.pendingUpgrades >= this.opts.maxPendingUpgrades || (withPassword && this.pendingPasswordChecks >= this.opts.maxPendingPasswordChecks)) {
+    if (this.admissions.size >= this.opts.maxPendingUpgrades || (withPassword && this.pendingPasswordChecks >= this.opts.maxPendingPasswordChecks)) {
       // Over capacity: tell the station when to come back rather than letting every upgrade time out.
       // Soon: a backlog of admissions clears in well under a second, and a longer wait only leaves
       // the central system idle while stations sleep (1 or 2 s spreads the next wave).
       return reject(503, 'central system busy, retry later', { 'Retry-After': String(1 + Math.floor(Math.random() * 2)) });
     }
-    this.pendingUpgrades += 1;
     if (withPassword) this.pendingPasswordChecks += 1;
-    try {
-      const tls = Boolean((req.socket as TLSSocket).encrypted);
-      const decision = await this.deps.stations.admit({ stationId, credentials: parseBasicAuth(req.headers.authorization, stationId), tls });
-      if (!decision.admitted) return reject(decision.httpStatus, decision.reason);
-      if (socket.destroyed) return;
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, stationId, req));
-    } catch (err) {
-      log.error({ err, stationId }, 'websocket admission failed');
-      reject(503, 'central system could not admit the station, retry later', { 'Retry-After': '10' });
-    } finally {
-      this.pendingUpgrades -= 1;
-      if (withPassword) this.pendingPasswordChecks -= 1;
-    }
+    this.admissions.push(async () => {
+      try {
+        // A station that gave up while it waited has nothing left to admit.
+        if (socket.destroyed) return;
+        const tls = Boolean((req.socket as TLSSocket).encrypted);
+        const decision = await this.deps.stations.admit({ stationId, credentials: parseBasicAuth(req.headers.authorization, stationId), tls });
+        if (!decision.admitted) return reject(decision.httpStatus, decision.reason);
+        if (socket.destroyed) return;
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, stationId, req));
+      } catch (err) {
+        log.error({ err, stationId }, 'websocket admission failed');
+        reject(503, 'central system could not admit the station, retry later', { 'Retry-After': '10' });
+      } finally {
+        if (withPassword) this.pendingPasswordChecks -= 1;
+      }
+    });
   }
 
   private onConnection(ws: WebSocket, stationId: string, req: IncomingMessage): void {
@@ -178,7 +186,7 @@ export class OcppGateway {
     }
     metrics.connectedStations.set(registry.size);
     const at = new Date().toISOString();
-    log.info({ stationId, remote: req.socket.remoteAddress, protocol: ws.protocol }, 'station connected');
+    if (log.isLevelEnabled('info')) log.info({ stationId, remote: req.socket.remoteAddress, protocol: ws.protocol }, 'station connected');
     events.publish({ type: 'station.connected', stationId, at });
     connection.onClose((code, reason) => {
       const wasCurrent = registry.delete(connection);

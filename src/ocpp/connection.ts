@@ -107,13 +107,17 @@ export class OcppConnection {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.pingTimer);
-    const err = new OcppConnectionClosedError(this.stationId);
-    if (this.inFlight) {
-      clearTimeout(this.inFlight.timer);
-      this.inFlight.reject(err);
-      this.inFlight = null;
+    // Only made when a call is waiting: an error's stack trace was a seventh of the CPU of 10,000
+    // stations dropping at once, nearly all of them with nothing outstanding.
+    if (this.inFlight || this.outgoing.length > 0) {
+      const err = new OcppConnectionClosedError(this.stationId);
+      if (this.inFlight) {
+        clearTimeout(this.inFlight.timer);
+        this.inFlight.reject(err);
+        this.inFlight = null;
+      }
+      for (const queued of this.outgoing.splice(0)) queued.reject(err);
     }
-    for (const queued of this.outgoing.splice(0)) queued.reject(err);
     for (const l of this.closeListeners) l(a, reason);
   }
 
