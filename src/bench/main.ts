@@ -70,10 +70,10 @@ switch (o.scenario) {
         `${report.messagesPerSecond} msg/s, latency p50 ${report.latencyMs.p50} / p99 ${report.latencyMs.p99} / max ${report.latencyMs.max} ms, ` +
         `server ${report.serverCpuUsPerMessage} µs CPU/msg vs bare ws ${report.baselineCpuUsPerMessage} (ratio ${report.cpuRatioToBaseline}), ` +
         `${report.rssBytesPerStation} B RSS/station, ${report.failures} failures, load generator ${report.loadgenCpuPct} % CPU` +
-        (report.scenario === 'storm' ? `, ${report.allAcceptedAfterS === null ? `not all accepted (storm over after ${report.durationS} s)` : `all accepted after ${report.allAcceptedAfterS} s`}, /healthz max ${report.healthzMaxMs} ms, ${report.retriedUpgrades} upgrades retried after 503` : '') +
+        (report.scenario === 'storm' ? `, ${report.allAcceptedAfterS === null ? `not all accepted (storm over after ${report.durationS} s)` : `all accepted after ${report.allAcceptedAfterS} s`}, /healthz max ${report.healthzMaxMs} ms (${report.teardownHealthzMaxMs} ms while the load generator dropped every connection after it), ${report.retriedUpgrades} upgrades retried after 503` : '') +
         (report.tlsCipher ? `, ${report.tlsCipher}` : '') +
         (report.reconnect
-          ? `; provisioning before the outage: ${report.provisionedAfterS === null ? `${report.provisioningFailures} failures` : `all booted after ${report.provisionedAfterS} s`}, /healthz max ${report.provisioningHealthzMaxMs} ms`
+          ? `; provisioning before the outage: ${report.provisionedAfterS === null ? `${report.provisioningFailures} failures` : `all booted after ${report.provisionedAfterS} s`}, /healthz max ${report.provisioningHealthzMaxMs} ms; in the outage ${report.outageHealthzMaxMs} ms`
           : '');
       addLogRow(
         `| ${new Date().toISOString().slice(0, 10)} | ${commit} | \`npm run bench -- --scenario ${report.scenario} --stations ${report.stations}${o.scenario === 'storm' ? '' : ` --duration ${o.duration}`}${o.scenario === 'steady' ? ` --interval ${o.interval}` : ''}${o.reconnect ? ' --reconnect' : ''}${o.tls ? ` --tls --tls-key ${o.tlsKey}` : ''}${o.db ? ' --db …' : ''}\` (${report.database}; ${machineDescription()}) | ${figures} |\n`,

@@ -50,6 +50,8 @@ export interface OcppLoadReport {
   failures: number;
   allAcceptedAfterS?: number | null;
   healthzMaxMs?: number | null;
+  teardownHealthzMaxMs?: number;
+  outageHealthzMaxMs?: number;
   failureReasons: Record<string, number>;
   /** storm: seconds until half, 90 %, 99 % and all of the stations that got in were booted. */
   acceptedAfterS?: { p50: number; p90: number; p99: number; all: number };
@@ -89,8 +91,9 @@ function runLoadgen(task: LoadTask, usage: () => { cpuMicros: number }, onPhase?
   return new Promise((resolve, reject) => {
     let cpuFrom = usage().cpuMicros;
     let cpuTo: number | undefined;
-    // Only a reconnect storm has phases to announce, on an IPC channel.
-    const child = spawn(process.execPath, [here('./loadgen.js'), JSON.stringify(task)], { stdio: task.reconnect ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'] });
+    // Only a storm has phases to announce, on an IPC channel.
+    const storm = task.scenario === 'storm';
+    const child = spawn(process.execPath, [here('./loadgen.js'), JSON.stringify(task)], { stdio: storm ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'] });
     child.on('message', (phase: LoadPhase) => {
       if (phase === 'storm') cpuFrom = usage().cpuMicros;
       if (phase === 'done') cpuTo = usage().cpuMicros;
@@ -107,7 +110,7 @@ function runLoadgen(task: LoadTask, usage: () => { cpuMicros: number }, onPhase?
     child.on('close', (code) => {
       clearTimeout(deadline);
       if (code !== 0) reject(new Error(`load generator failed (${code}): ${err.slice(-2000)}`));
-      else if (task.reconnect && cpuTo === undefined) reject(new Error('the load generator did not announce the end of the storm'));
+      else if (storm && cpuTo === undefined) reject(new Error('the load generator did not announce the end of the storm'));
       else resolve({ result: JSON.parse(out) as LoadResult, cpuMicros: (cpuTo ?? usage().cpuMicros) - cpuFrom });
     });
   });
@@ -166,9 +169,11 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
   if (!tag.ok) throw new Error(`could not create the bench id tag: HTTP ${tag.status}`);
   await new Promise((r) => setTimeout(r, 500));
   const idle = server.usage();
-  // A reconnect storm's figures are those of its storm phase; any other run's, of the whole run.
+  // A storm's figures are those of its storm phase, from the first connection until every station
+  // is in (not the load generator dropping them all at the end, reported on its own); any other
+  // run's, of the whole run.
   let phase: LoadPhase | 'whole run' = 'whole run';
-  const measuredPhase = o.reconnect ? 'storm' : 'whole run';
+  const measuredPhase = o.scenario === 'storm' ? 'storm' : 'whole run';
   let peakRss = idle.rssBytes;
   const rssProbe = setInterval(() => {
     try {
@@ -229,7 +234,15 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
     failures: result.failures,
     failureReasons: result.failureReasons,
     ...(o.scenario === 'storm' ? { acceptedAfterS: acceptedQuantiles(result.acceptedAtS) } : {}),
-    ...(o.scenario === 'storm' ? { allAcceptedAfterS: result.allAcceptedAfterS === null ? null : round(result.allAcceptedAfterS), healthzMaxMs: round(healthzMaxMs.get(measuredPhase) ?? 0) } : {}),
+    ...(o.scenario === 'storm'
+      ? {
+          allAcceptedAfterS: result.allAcceptedAfterS === null ? null : round(result.allAcceptedAfterS),
+          healthzMaxMs: round(healthzMaxMs.get(measuredPhase) ?? 0),
+          // After the storm the load generator drops every connection at once: not the storm, but
+          // a central system should stay responsive then too.
+          teardownHealthzMaxMs: round(healthzMaxMs.get('done') ?? 0),
+        }
+      : {}),
     loadgenCpuPct: result.loadgenCpuPct,
     serverRuntime: runtime,
     database: db.startsWith('sqlite:') ? 'sqlite' : 'postgres',
@@ -244,6 +257,7 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
           provisioningFailures: result.provisioningFailures,
           provisioningFailureReasons: result.provisioningFailureReasons,
           provisioningHealthzMaxMs: round(healthzMaxMs.get('provisioning') ?? 0),
+          outageHealthzMaxMs: round(healthzMaxMs.get('outage') ?? 0),
         }
       : {}),
   };
