@@ -78,6 +78,8 @@ export function parseBasicAuth(header: string | undefined, stationId?: string): 
 export class OcppGateway {
   private readonly wss: WebSocketServer;
   private readonly admissions: AdmissionQueue;
+  /** `{ocppPath}/`, before the station id. */
+  private readonly ocppPrefix: string;
   private pendingPasswordChecks = 0;
 
   constructor(
@@ -88,6 +90,7 @@ export class OcppGateway {
     // the event loop in the first second of a connection storm.
     for (const subprotocol of supportedSubprotocols) schemaValidator(subprotocol);
     this.admissions = new AdmissionQueue(opts.maxConcurrentAdmissions);
+    this.ocppPrefix = opts.ocppPath.replace(/\/$/, '') + '/';
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: opts.maxFrameBytes,
@@ -112,8 +115,10 @@ export class OcppGateway {
       refuse(socket, status, reason, headers);
     };
 
-    const path = (req.url ?? '').split('?')[0]!;
-    const prefix = this.opts.ocppPath.replace(/\/$/, '') + '/';
+    const url = req.url ?? '';
+    const query = url.indexOf('?');
+    const path = query < 0 ? url : url.slice(0, query);
+    const prefix = this.ocppPrefix;
     if (!path.startsWith(prefix)) return reject(404, `OCPP endpoint is ${prefix}{stationId}`);
     let stationId: string;
     try {
