@@ -59,4 +59,24 @@ describe('admission control', () => {
     const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text();
     expect(metrics).not.toMatch(/status="503"\} [1-9]/);
   });
+
+  it('stations whose password this process already checked reconnect together without counting against the password-check bound', async () => {
+    // One admission at a time, so that the reconnects below wait behind a new station's scrypt.
+    server = await startCsms({ maxPendingPasswordChecks: 1, maxConcurrentAdmissions: 1 });
+    const ids = Array.from({ length: 20 }, (_, i) => `KNOWN-${i}`);
+    // First registration one at a time: each stores its password (one scrypt each).
+    for (const id of ids) {
+      const first = await tryConnect(server.ocppUrl, id);
+      expect(first.open).toBe(true);
+      if (first.open) first.ws.terminate();
+    }
+    // A new station takes the one password check there is room for (it hashes its first password)…
+    const newcomer = tryConnect(server.ocppUrl, 'KNOWN-NEW');
+    await new Promise((r) => setTimeout(r, 5));
+    // …while all the known ones come back at once, as after an outage: no 503, since none of them
+    // will hash a password; they wait their turn behind it.
+    const again = await Promise.all(ids.map((id) => tryConnect(server.ocppUrl, id)));
+    expect(again.filter((r) => !r.open)).toEqual([]);
+    for (const r of [...again, await newcomer]) if (r.open) r.ws.close();
+  });
 });

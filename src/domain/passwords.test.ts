@@ -34,4 +34,19 @@ describe('VerifiedPasswords', () => {
     expect(await passwords.verify('first-use-key-0123456789', stored)).toBe(true);
     expect(slow).toBe(0);
   });
+
+  it('knows a station whose password it verified or stored, and only with that password', async () => {
+    const passwords = new VerifiedPasswords();
+    const stored = await hashPassword('known-key-0123456789');
+    expect(passwords.knows('CP-1', 'known-key-0123456789')).toBe(false);
+    expect(await passwords.verify('known-key-0123456789', stored, 'CP-1')).toBe(true);
+    expect(passwords.knows('CP-1', 'known-key-0123456789')).toBe(true);
+    expect(passwords.knows('CP-1', 'known-key-wrong')).toBe(false);
+    expect(passwords.knows('CP-2', 'known-key-0123456789')).toBe(false);
+    // A failed check teaches it nothing.
+    expect(await passwords.verify('other-key-0123456789', stored, 'CP-3')).toBe(false);
+    expect(passwords.knows('CP-3', 'other-key-0123456789')).toBe(false);
+    passwords.remember(await hashPassword('first-key-0123456789'), 'first-key-0123456789', 'CP-4');
+    expect(passwords.knows('CP-4', 'first-key-0123456789')).toBe(true);
+  });
 });

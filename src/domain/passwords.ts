@@ -28,25 +28,42 @@ export async function verifyPassword(password: string, stored: string): Promise<
 export class VerifiedPasswords {
   private readonly key = randomBytes(32);
   private readonly verified = new Map<string, Buffer>();
+  /** The same HMACs by station id, so that admission control can tell a cheap reconnect before any lookup. */
+  private readonly byStation = new Map<string, Buffer>();
 
   constructor(
     private readonly slowVerify: (password: string, stored: string) => Promise<boolean> = verifyPassword,
     private readonly max = 100_000,
   ) {}
 
-  async verify(password: string, stored: string): Promise<boolean> {
+  async verify(password: string, stored: string, stationId?: string): Promise<boolean> {
     const mac = this.mac(password);
     const known = this.verified.get(stored);
-    if (known && timingSafeEqual(known, mac)) return true;
+    if (known && timingSafeEqual(known, mac)) {
+      if (stationId !== undefined) this.byStation.set(stationId, mac);
+      return true;
+    }
     const ok = await this.slowVerify(password, stored);
-    if (ok) this.remember(stored, password, mac);
+    if (ok) this.remember(stored, password, stationId, mac);
     return ok;
   }
 
   /** A hash just made from this password (first use): the station's next connection is quick too. */
-  remember(stored: string, password: string, mac = this.mac(password)): void {
+  remember(stored: string, password: string, stationId?: string, mac = this.mac(password)): void {
     if (this.verified.size >= this.max) this.verified.clear();
+    if (this.byStation.size >= this.max) this.byStation.clear();
     this.verified.set(stored, mac);
+    if (stationId !== undefined) this.byStation.set(stationId, mac);
+  }
+
+  /**
+   * Whether this process has verified this password for this station before. Only an estimate of
+   * what checking it will cost (the stored hash may have changed since, and `verify` decides); a
+   * wrong password is never "known".
+   */
+  knows(stationId: string, password: string): boolean {
+    const known = this.byStation.get(stationId);
+    return known !== undefined && timingSafeEqual(known, this.mac(password));
   }
 
   private mac(password: string): Buffer {

@@ -48,6 +48,15 @@ export class StationService {
     private readonly options: StationServiceOptions,
   ) {}
 
+  /**
+   * Whether admitting these credentials is likely to cost a password hash (scrypt, tens of ms of
+   * CPU): true unless this process already verified this password for this station. Admission
+   * control bounds the upgrades that do; a reconnect storm of known stations costs none.
+   */
+  mayHashPassword(stationId: string, password: string): boolean {
+    return !this.passwords.knows(stationId, password);
+  }
+
   /** Decides at the WebSocket upgrade whether this station may connect. */
   async admit(req: AdmissionRequest): Promise<AdmissionDecision> {
     let station = await this.store.getStation(req.stationId);
@@ -67,7 +76,7 @@ export class StationService {
       if (req.credentials) {
         const hash = await hashPassword(req.credentials.password);
         await this.store.setStationPassword(req.stationId, hash);
-        this.passwords.remember(hash, req.credentials.password);
+        this.passwords.remember(hash, req.credentials.password, req.stationId);
         station = (await this.store.getStation(req.stationId))!;
       }
       this.registrations.set(station.id, station.registration);
@@ -83,9 +92,9 @@ export class StationService {
       if (!hash) return { admitted: false, httpStatus: 401, reason: 'station has no password set for Basic auth' };
       if (!req.credentials) return { admitted: false, httpStatus: 401, reason: 'Basic auth required' };
       if (req.credentials.username !== station.id) return { admitted: false, httpStatus: 401, reason: 'Basic auth username must be the station id' };
-      if (!(await this.passwords.verify(req.credentials.password, hash))) {
+      if (!(await this.passwords.verify(req.credentials.password, hash, station.id))) {
         const pending = await this.store.getPendingStationPasswordHash(station.id);
-        if (!pending || !(await this.passwords.verify(req.credentials.password, pending))) return { admitted: false, httpStatus: 401, reason: 'wrong password' };
+        if (!pending || !(await this.passwords.verify(req.credentials.password, pending, station.id))) return { admitted: false, httpStatus: 401, reason: 'wrong password' };
         // The station now uses the password it was given: the old one stops working.
         await this.store.setStationPassword(station.id, pending);
       }

@@ -133,7 +133,10 @@ export class OcppGateway {
       return reject(400, `no supported OCPP subprotocol offered (supported: ${supportedSubprotocols.join(', ')})`);
     }
 
-    const withPassword = req.headers.authorization !== undefined;
+    const credentials = parseBasicAuth(req.headers.authorization, stationId);
+    // Only upgrades that will hash a password are bounded by the CPU they queue: a station this
+    // process has already checked reconnects in microseconds.
+    const withPassword = credentials !== undefined && this.deps.stations.mayHashPassword(stationId, credentials.password);
     if (this.admissions.size >= this.opts.maxPendingUpgrades || (withPassword && this.pendingPasswordChecks >= this.opts.maxPendingPasswordChecks)) {
       // Over capacity: tell the station when to come back rather than letting every upgrade time out.
       // Soon: a backlog of admissions clears in well under a second, and a longer wait only leaves
@@ -146,7 +149,7 @@ export class OcppGateway {
         // A station that gave up while it waited has nothing left to admit.
         if (socket.destroyed) return;
         const tls = Boolean((req.socket as TLSSocket).encrypted);
-        const decision = await this.deps.stations.admit({ stationId, credentials: parseBasicAuth(req.headers.authorization, stationId), tls });
+        const decision = await this.deps.stations.admit({ stationId, credentials, tls });
         if (!decision.admitted) return reject(decision.httpStatus, decision.reason);
         if (socket.destroyed) return;
         this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, stationId, req));
