@@ -88,4 +88,33 @@ describe.each(testDatabases)('a whole charging session through the API (%s)', (d
 
     await station.close();
   });
+
+  it("a MeterValues naming another station's transaction is stored for its own station, not on that transaction", async () => {
+    server = await startCsms({ database, registration: 'open' });
+    await server.api('POST', '/api/v1/id-tags', { idTag: 'TAG-OWN', status: 'Accepted' });
+    const owner = await connectStation(server.ocppUrl, 'CP-OWNER');
+    const other = await connectStation(server.ocppUrl, 'CP-OTHER');
+    for (const s of [owner, other]) await s.call('BootNotification', { chargePointVendor: 'Ampyard', chargePointModel: 'TestBox' });
+    const start = await owner.call('StartTransaction', { connectorId: 1, idTag: 'TAG-OWN', meterStart: 0, timestamp: '2026-03-01T10:00:00.000Z' });
+    const reading = (s: number, wh: number) => ({
+      connectorId: 1,
+      transactionId: start.transactionId,
+      meterValue: [{ timestamp: new Date(Date.parse('2026-03-01T10:00:00Z') + s * 1000).toISOString(), sampledValue: [{ value: String(wh), measurand: 'Energy.Active.Import.Register', unit: 'Wh' }] }],
+    });
+    // Before and after the owner's own readings (which let the central system remember whose it is).
+    await other.call('MeterValues', reading(1, 900000));
+    await owner.call('MeterValues', reading(2, 50));
+    await other.call('MeterValues', reading(3, 900100));
+
+    const detail = await server.api('GET', `/api/v1/transactions/${start.transactionId}`);
+    expect(detail.body.meterValues.map((m: any) => m.value)).toEqual([50]);
+    expect(detail.body.energyWh).toBe(50);
+    const others = await server.api('GET', '/api/v1/stations/CP-OTHER/meter-values');
+    expect(others.status).toBe(200);
+    const foreign = (others.body.items ?? others.body).filter((m: any) => m.measurand === 'Energy.Active.Import.Register');
+    expect(foreign.map((m: any) => [m.value, m.transactionId])).toEqual(expect.arrayContaining([[900000, null], [900100, null]]));
+    expect(foreign).toHaveLength(2);
+    await owner.close();
+    await other.close();
+  });
 });

@@ -32,6 +32,14 @@ export interface TransactionServiceOptions {
  * committed, so the adapter can answer the station knowing nothing acknowledged can be lost.
  */
 export class TransactionService {
+  /**
+   * The station of each transaction seen in this process. A transaction never moves to another
+   * station and is never deleted, so once known this answers the check of every MeterValues
+   * without a read (a primary-key select was 16 µs of SQLite per MeterValues under `saturate`).
+   */
+  private readonly stationOfTransaction = new Map<number, string>();
+  private static readonly maxRemembered = 100_000;
+
   constructor(
     private readonly store: Store,
     private readonly events: EventBus,
@@ -60,6 +68,7 @@ export class TransactionService {
       reservationId: req.reservationId ?? null,
       authorization: authorization.status,
     });
+    this.rememberStation(transaction);
     if (!repeated) {
       if (req.reservationId !== undefined) {
         const reservation = await this.store.getReservation(req.reservationId);
@@ -108,15 +117,21 @@ export class TransactionService {
     meterValue: Array<{ timestamp: string; sampledValue: SampledValueInput[] }>,
   ): Promise<MeterReading[]> {
     let txId = transactionId;
-    if (txId !== null) {
+    if (txId !== null && this.stationOfTransaction.get(txId) !== stationId) {
       const tx = await this.store.getTransaction(txId);
       // A transaction id we do not know (or of another station) must not attach readings to it.
       if (!tx || tx.stationId !== stationId) txId = null;
+      else this.rememberStation(tx);
     }
     const readings = meterValue.flatMap((mv) => normaliseSample({ stationId, connectorId, transactionId: txId }, iso(mv.timestamp), mv.sampledValue));
     await this.store.addMeterReadings(readings);
     this.events.publish({ type: 'meter.values', at: this.clock.now().toISOString(), stationId, connectorId, transactionId: txId, readings });
     return readings;
+  }
+
+  private rememberStation(tx: Pick<Transaction, 'id' | 'stationId'>): void {
+    if (this.stationOfTransaction.size >= TransactionService.maxRemembered) this.stationOfTransaction.clear();
+    this.stationOfTransaction.set(tx.id, tx.stationId);
   }
 
   async recordStatus(change: Omit<StatusChange, 'receivedAt' | 'since'> & { timestamp?: string }): Promise<void> {
