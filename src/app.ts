@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -20,6 +20,7 @@ import { LocalCommandSender } from './gateway/commands.js';
 import { MessageLogWriter } from './gateway/message-log.js';
 import { createMetrics } from './gateway/metrics.js';
 import { OcppGateway } from './gateway/ocpp-gateway.js';
+import { PacedTlsListener } from './gateway/tls-listener.js';
 import { ConnectionRegistry } from './gateway/registry.js';
 import { KyselyStore } from './store/kysely-store.js';
 
@@ -145,13 +146,14 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
   await buildApi(http, { services, commands, registry, metrics, messageLog, config, balancer, liveLoad, planner });
   gateway.attach(http.server);
 
-  let https: HttpsServer | undefined;
+  let tlsListener: PacedTlsListener | undefined;
   if (config.tls) {
-    https = createHttpsServer(
+    const https = createHttpsServer(
       { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), minVersion: 'TLSv1.2' },
       (req, res) => http.routing(req, res),
     );
     gateway.attach(https);
+    tlsListener = new PacedTlsListener(https, config.maxHandshakesPerTurn);
   }
 
   const urlOf = (scheme: string, address: AddressInfo) => {
@@ -183,12 +185,9 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
         httpUrl,
         ocppUrl: `${urlOf('ws', address)}${config.ocppPath}`,
       };
-      if (https && config.tls) {
-        await new Promise<void>((resolve, reject) => {
-          https!.once('error', reject);
-          https!.listen({ port: config.tls!.port, host: config.tls!.host ?? config.host, backlog: 8192 }, () => resolve());
-        });
-        result.ocppTlsUrl = `${urlOf('wss', https.address() as AddressInfo)}${config.ocppPath}`;
+      if (tlsListener && config.tls) {
+        const address = await tlsListener.listen({ port: config.tls.port, host: config.tls.host ?? config.host, backlog: 8192 });
+        result.ocppTlsUrl = `${urlOf('wss', address)}${config.ocppPath}`;
       }
       log.info({ ...result, db: store.description, registration: config.registration }, 'ampyard listening');
       return result;
@@ -197,10 +196,7 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
       planner.stop();
       balancer.stop();
       gateway.close();
-      if (https) {
-        https.closeAllConnections();
-        await new Promise<void>((resolve) => https!.close(() => resolve()));
-      }
+      await tlsListener?.close();
       await http.close();
       await messageLog.stop();
       await store.close();
