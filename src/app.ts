@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpServer } from 'node:http';
+import { createSecureContext } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -148,12 +149,16 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
 
   let tlsListener: PacedTlsListener | undefined;
   if (config.tls) {
-    const https = createHttpsServer(
-      { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), minVersion: 'TLSv1.2' },
-      (req, res) => http.routing(req, res),
-    );
-    gateway.attach(https);
-    tlsListener = new PacedTlsListener(https, config.maxHandshakesPerTurn);
+    // The TLS listener does the handshakes; this server sees only connections already secure.
+    const overTls = createHttpServer((req, res) => http.routing(req, res));
+    gateway.attach(overTls);
+    tlsListener = new PacedTlsListener(overTls, {
+      secureContext: createSecureContext({ cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), minVersion: 'TLSv1.2' }),
+      concurrency: config.maxConcurrentHandshakes,
+      placeMs: 1000,
+      // As a charger on a slow mobile link may need, well short of Node's default of 120 s.
+      handshakeTimeoutMs: 30_000,
+    });
   }
 
   const urlOf = (scheme: string, address: AddressInfo) => {

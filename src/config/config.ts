@@ -48,10 +48,10 @@ export const ConfigSchema = Type.Object(
       default: 10000,
       description: 'upgrades waiting for admission or being admitted; above it new ones get 503 with Retry-After (a whole 10,000-station reconnect storm fits)',
     }),
-    maxHandshakesPerTurn: Type.Integer({
+    maxConcurrentHandshakes: Type.Integer({
       minimum: 1,
-      default: 16,
-      description: 'TLS handshakes started per turn of the event loop; other new TLS connections wait unread (a storm of handshakes never holds the event loop)',
+      default: 32,
+      description: 'TLS handshakes in progress at once (each keeps its place at most 1 s); other new TLS connections wait unread, so a storm of handshakes never holds the event loop',
     }),
     maxConcurrentAdmissions: Type.Integer({
       minimum: 1,
