@@ -40,6 +40,18 @@ export function compareSchedules(
 }
 
 /**
+ * Periods as seen from `by` seconds later: the period in force then starts at 0, later ones keep
+ * their distance. Two schedules that start `by` seconds apart are compared in one time base this way.
+ */
+export function periodsFrom<T extends { startPeriod: number }>(periods: readonly T[], by: number): T[] {
+  if (by <= 0) return [...periods];
+  const sorted = [...periods].sort((a, b) => a.startPeriod - b.startPeriod);
+  const inForce = sorted.filter((p) => p.startPeriod <= by).at(-1);
+  const later = sorted.filter((p) => p.startPeriod > by).map((p) => ({ ...p, startPeriod: p.startPeriod - by }));
+  return inForce ? [{ ...inForce, startPeriod: 0 }, ...later] : later;
+}
+
+/**
  * What each charger holds and whether it really does it: the record of profiles a charger
  * accepted, the composite schedule predicted from it, the check against the charger's own
  * GetCompositeSchedule, and the translation of a profile into the form a charger accepts.
@@ -147,12 +159,13 @@ export class ChargingProfileService {
       await this.alarm(stationId, 'The station could not report its composite schedule', { connectorId, answer: reported, predicted: predicted.chargingSchedule });
       return { matches: false, differences: [] };
     }
-    // Compare from our start: the station's scheduleStart may lag ours by the round trip.
+    // The station's scheduleStart may differ from ours by the round trip (later) or by its clock:
+    // compare from the later of the two starts, where both schedules say something.
     const offset = reported.scheduleStart ? Math.round((Date.parse(reported.scheduleStart) - predicted.scheduleStart.getTime()) / 1000) : 0;
-    const theirs = (reported.chargingSchedule.chargingSchedulePeriod as Array<{ startPeriod: number; limit: number }>).map((p) => ({ ...p, startPeriod: Math.max(0, p.startPeriod + offset) }));
+    const reportedPeriods = reported.chargingSchedule.chargingSchedulePeriod as Array<{ startPeriod: number; limit: number }>;
     const comparison =
       reported.chargingSchedule.chargingRateUnit === unit
-        ? compareSchedules(predicted.chargingSchedule.chargingSchedulePeriod, theirs, duration)
+        ? compareSchedules(periodsFrom(predicted.chargingSchedule.chargingSchedulePeriod, offset), periodsFrom(reportedPeriods, -offset), duration - Math.abs(offset))
         : { matches: false, differences: [] };
     if (!comparison.matches) {
       await this.alarm(stationId, 'Charging profile not applied as expected', {
