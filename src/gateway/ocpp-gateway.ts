@@ -23,8 +23,9 @@ export interface GatewayOptions {
   /** Of those, admissions running at once; the rest wait their turn (see AdmissionQueue). */
   maxConcurrentAdmissions: number;
   /**
-   * Of those, upgrades with credentials: each costs a password hash check (scrypt, tens of ms of
-   * CPU), so they are bounded by the work they queue, not only by their number.
+   * Of those, upgrades that will hash a password (scrypt, tens of ms of CPU): any with credentials
+   * this process has not already checked for that station. They are bounded by the work they
+   * queue, not only by their number.
    */
   maxPendingPasswordChecks: number;
 }

@@ -25,9 +25,13 @@ function get(port: number, agent: Agent | false = false, createConnection?: () =
   });
 }
 
-/** TCP connections to a listener of its own, which hands what it accepts to `onAccept`. */
-async function rawConnections(count: number, onAccept: (socket: Socket) => void): Promise<{ clients: Socket[]; port: number; close: () => void }> {
-  const tcp = createNetServer({ pauseOnConnect: true }, onAccept);
+/**
+ * `count` TCP connections that arrive together, as in a storm: accepted (paused) by a listener of
+ * the test's, whose server-side sockets can then be given to the TLS listener at once.
+ */
+async function connectedTogether(count: number): Promise<{ clients: Socket[]; accepted: Socket[]; port: number; close: () => void }> {
+  const accepted: Socket[] = [];
+  const tcp = createNetServer({ pauseOnConnect: true }, (socket) => accepted.push(socket));
   await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
   const port = (tcp.address() as AddressInfo).port;
   const clients = await Promise.all(
@@ -40,7 +44,8 @@ async function rawConnections(count: number, onAccept: (socket: Socket) => void)
         }),
     ),
   );
-  return { clients, port, close: () => tcp.close() };
+  while (accepted.length < count) await new Promise((r) => setImmediate(r));
+  return { clients, accepted, port, close: () => tcp.close() };
 }
 
 describe('PacedTlsListener', () => {
@@ -53,12 +58,8 @@ describe('PacedTlsListener', () => {
   it('runs at most `concurrency` handshakes at once when many connections arrive together, and every client gets its answer', async () => {
     const http = createHttpServer((_req, res) => res.end('ok'));
     listener = new PacedTlsListener(http, { secureContext, concurrency: 2, placeMs: 10_000, handshakeTimeoutMs: 10_000 });
-    // 20 stations whose TCP connections all arrive at once, as in a storm: accepted by a listener
-    // of the test's and given to the TLS listener together.
-    const accepted: Socket[] = [];
-    const raw = await rawConnections(20, (socket) => accepted.push(socket));
-    while (accepted.length < 20) await new Promise((r) => setImmediate(r));
-    for (const socket of accepted) listener.accept(socket);
+    const raw = await connectedTogether(20);
+    for (const socket of raw.accepted) listener.accept(socket);
     let most = 0;
     let watching = true;
     const watch = () => {
@@ -77,11 +78,9 @@ describe('PacedTlsListener', () => {
     const http = createHttpServer((_req, res) => res.end('ok'));
     // One place, held at most 100 ms.
     listener = new PacedTlsListener(http, { secureContext, concurrency: 1, placeMs: 100, handshakeTimeoutMs: 10_000 });
-    const accepted: Socket[] = [];
-    const raw = await rawConnections(2, (socket) => accepted.push(socket));
-    while (accepted.length < 2) await new Promise((r) => setImmediate(r));
+    const raw = await connectedTogether(2);
     // The first never says anything; the second is a real client.
-    for (const socket of accepted) listener.accept(socket);
+    for (const socket of raw.accepted) listener.accept(socket);
     expect(await get(raw.port, false, () => tlsConnect({ socket: raw.clients[1]!, ca: cert, servername: 'localhost' }))).toBe('ok');
     raw.clients[0]!.destroy();
     raw.close();
