@@ -7,11 +7,12 @@
  * other socket, `/healthz` among them, waited behind it. Here a callback only queues its upgrade;
  * the admissions run from `setImmediate`, at most `concurrency` at a time, and a finished one never
  * starts the next in the same turn, so each turn of the event loop does a bounded amount of it.
+ * The TLS listener queues its handshakes the same way (tls-listener.ts).
  */
 export class AdmissionQueue {
   private readonly jobs: Array<(() => Promise<void>) | undefined> = [];
   private head = 0;
-  private running = 0;
+  private active = 0;
   private scheduled = false;
 
   constructor(private readonly concurrency: number) {
@@ -20,7 +21,12 @@ export class AdmissionQueue {
 
   /** Upgrades queued or being admitted. */
   get size(): number {
-    return this.jobs.length - this.head + this.running;
+    return this.jobs.length - this.head + this.active;
+  }
+
+  /** Jobs started and not finished. */
+  get running(): number {
+    return this.active;
   }
 
   /** Queues an admission; it starts on a later turn of the event loop, never inside this call. */
@@ -30,24 +36,24 @@ export class AdmissionQueue {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.head >= this.jobs.length || this.running >= this.concurrency) return;
+    if (this.scheduled || this.head >= this.jobs.length || this.active >= this.concurrency) return;
     this.scheduled = true;
     setImmediate(this.startSome);
   }
 
   private readonly startSome = (): void => {
     this.scheduled = false;
-    while (this.running < this.concurrency && this.head < this.jobs.length) {
+    while (this.active < this.concurrency && this.head < this.jobs.length) {
       const job = this.jobs[this.head]!;
       this.jobs[this.head] = undefined;
       this.head += 1;
-      this.running += 1;
+      this.active += 1;
       void job()
         .catch(() => {
           /* a job reports its own failure; the queue only keeps count */
         })
         .finally(() => {
-          this.running -= 1;
+          this.active -= 1;
           this.schedule();
         });
     }

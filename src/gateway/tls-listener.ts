@@ -1,6 +1,7 @@
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import { TLSSocket, type SecureContext } from 'node:tls';
+import { AdmissionQueue } from './admission-queue.js';
 
 /**
  * The TLS port: a plain TCP listener that does the TLS handshakes itself, a bounded number at a
@@ -19,8 +20,8 @@ import { TLSSocket, type SecureContext } from 'node:tls';
  */
 export class PacedTlsListener {
   private readonly tcp: NetServer;
-  private readonly waiting: Socket[] = [];
-  private handshaking = 0;
+  /** Connections waiting for a place, and the handshakes holding one (see AdmissionQueue). */
+  private readonly waiting: AdmissionQueue;
   /** Every open connection, waiting, handshaking or handed over, so that closing ends them all. */
   private readonly open = new Set<Socket>();
 
@@ -28,7 +29,7 @@ export class PacedTlsListener {
     private readonly http: HttpServer,
     private readonly options: { secureContext: SecureContext; concurrency: number; placeMs: number; handshakeTimeoutMs: number },
   ) {
-    if (!(options.concurrency >= 1)) throw new Error(`handshake concurrency must be at least 1, got ${options.concurrency}`);
+    this.waiting = new AdmissionQueue(options.concurrency);
     this.tcp = createNetServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
   }
 
@@ -37,41 +38,23 @@ export class PacedTlsListener {
     socket.on('error', () => socket.destroy());
     this.open.add(socket);
     socket.once('close', () => this.open.delete(socket));
-    this.waiting.push(socket);
-    this.startHandshakes();
+    // A handshake's job ends when it gives its place up, which lets the queue start the next.
+    this.waiting.push(() => (socket.destroyed ? Promise.resolve() : new Promise<void>((givePlaceUp) => this.handshake(socket, givePlaceUp))));
   }
 
   /** Handshakes holding a place now. */
   get handshakesInProgress(): number {
-    return this.handshaking;
+    return this.waiting.running;
   }
 
-  private startHandshakes(): void {
-    while (this.handshaking < this.options.concurrency && this.waiting.length > 0) {
-      const socket = this.waiting.shift()!;
-      // A client that gave up while it waited costs nothing more.
-      if (socket.destroyed) continue;
-      this.handshake(socket);
-    }
-  }
-
-  private handshake(socket: Socket): void {
-    this.handshaking += 1;
-    let placeHeld = true;
-    const givePlaceUp = () => {
-      if (!placeHeld) return;
-      placeHeld = false;
-      clearTimeout(placeTimer);
-      this.handshaking -= 1;
-      // The next handshakes start on a later turn, so that one turn never runs a chain of them.
-      setImmediate(() => this.startHandshakes());
-    };
+  private handshake(socket: Socket, givePlaceUp: () => void): void {
     const tls = new TLSSocket(socket, { isServer: true, secureContext: this.options.secureContext, requestCert: false, rejectUnauthorized: false });
     const placeTimer = setTimeout(givePlaceUp, this.options.placeMs);
     const giveUpTimer = setTimeout(() => tls.destroy(), this.options.handshakeTimeoutMs);
     const end = () => {
-      givePlaceUp();
+      clearTimeout(placeTimer);
       clearTimeout(giveUpTimer);
+      givePlaceUp();
     };
     tls.once('secure', () => {
       end();
