@@ -12,6 +12,12 @@ export interface OpenedDatabase {
   flavour: SqlFlavour;
   /** The URL with any password masked, for logs. */
   description: string;
+  /**
+   * The SQLite connection itself (statements cached), for the writes on the path of every
+   * MeterValues: run synchronously inside a group commit, they skip Kysely's asynchronous layers.
+   * Only for use inside a group-commit operation, which holds the connection's transaction.
+   */
+  sqlite?: BetterSqlite3.Database;
 }
 
 export interface DatabaseOptions {
@@ -47,12 +53,16 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
     sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'FULL'}`);
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
+    // A multi-row insert keeps a statement journal to undo itself; past 64 KiB (a chunk of the
+    // message log) SQLite spilled it into a temporary file it created, wrote and deleted each time.
+    sqlite.pragma('temp_store = MEMORY');
     // The log is copied back into the file off the main thread (see SqliteCheckpointer).
     let db: Kysely<Database> | undefined;
     const checkpointer = path === ':memory:' ? null : new SqliteCheckpointer(path, async () => void (await sql`pragma wal_checkpoint(PASSIVE)`.execute(db!)));
     if (checkpointer) sqlite.pragma('wal_autocheckpoint = 0');
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite, () => void checkpointer?.close()) }) });
-    opened = { db, flavour: 'sqlite', description: url };
+    const cached = withStatementCache(sqlite, () => void checkpointer?.close());
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cached }) });
+    opened = { db, flavour: 'sqlite', description: url, sqlite: cached };
   } else {
     throw new Error(`database URL must start with sqlite: or postgres://, got "${url}"`);
   }

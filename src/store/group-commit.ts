@@ -1,6 +1,10 @@
 import type { Kysely, Transaction } from 'kysely';
 
-type Op<DB, T> = (trx: Transaction<DB>) => Promise<T>;
+/**
+ * A write inside the group's transaction. It may finish synchronously (SQLite statements run on the
+ * connection itself): then no promise is awaited for it.
+ */
+type Op<DB, T> = (trx: Transaction<DB>) => T | Promise<T>;
 interface Queued<DB> {
   op: Op<DB, unknown>;
   resolve: (v: unknown) => void;
@@ -68,7 +72,8 @@ export class GroupCommitter<DB> {
       const results = await this.db.transaction().execute(async (trx) => {
         const out: unknown[] = [];
         for (const item of batch) {
-          out.push(await item.op(trx));
+          const result = item.op(trx);
+          out.push(result instanceof Promise ? await result : result);
           if (performance.now() - started > this.budgetMs) break;
         }
         return out;
@@ -84,7 +89,7 @@ export class GroupCommitter<DB> {
       // One bad write must not fail its neighbours: commit each on its own to find it.
       for (const item of batch) {
         try {
-          item.resolve(await this.db.transaction().execute((trx) => item.op(trx)));
+          item.resolve(await this.db.transaction().execute(async (trx) => item.op(trx)));
         } catch (err) {
           item.reject(err);
         }
