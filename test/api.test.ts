@@ -81,6 +81,12 @@ describe.each(testDatabases)('REST API (%s)', (database) => {
     expect(metrics).toMatch(/^ampyard_connected_stations 1$/m);
     expect(metrics).toMatch(/^ampyard_ocpp_messages_total\{action="Heartbeat",direction="in",type="2"\} 1$/m);
     expect(metrics).toMatch(/ampyard_ocpp_handle_duration_seconds_count\{action="BootNotification"\} 1/);
+    // Counters are totals: a second scrape counts what came since on top, and nothing twice.
+    await station.call('Heartbeat', {});
+    const again = await (await fetch(`${server.httpUrl}/metrics`)).text();
+    expect(again).toMatch(/^ampyard_ocpp_messages_total\{action="Heartbeat",direction="in",type="2"\} 2$/m);
+    expect(again).toMatch(/^ampyard_ocpp_messages_total\{action="Heartbeat",direction="out",type="3"\} 2$/m);
+    expect(again).toMatch(/^ampyard_ocpp_messages_total\{action="BootNotification",direction="in",type="2"\} 1$/m);
     await station.close();
   });
 

@@ -4,14 +4,28 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // Frames are counted here and handed to prom-client when it is scraped: its inc() hashes the
+  // labels on every call, twice per MeterValues (in and out), about 2 % of a saturated server's CPU.
+  const frameCounts = new Map<string, { labels: { action: string; direction: string; type: string }; count: number }>();
   return {
     registry,
+    /** Counts one OCPP frame (ampyard_ocpp_messages_total). */
+    countFrame(action: string, direction: string, type: string): void {
+      const key = `${action}\u0000${direction}\u0000${type}`;
+      const counted = frameCounts.get(key);
+      if (counted) counted.count += 1;
+      else frameCounts.set(key, { labels: { action, direction, type }, count: 1 });
+    },
     connectedStations: new Gauge({ name: 'ampyard_connected_stations', help: 'OCPP stations connected to this node', registers: [registry] }),
     messages: new Counter({
       name: 'ampyard_ocpp_messages_total',
       help: 'OCPP frames by action, direction and message type',
       labelNames: ['action', 'direction', 'type'] as const,
       registers: [registry],
+      collect() {
+        this.reset();
+        for (const { labels, count } of frameCounts.values()) this.inc(labels, count);
+      },
     }),
     callLatency: new Histogram({
       name: 'ampyard_ocpp_call_duration_seconds',

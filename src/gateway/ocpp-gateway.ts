@@ -177,7 +177,7 @@ export class OcppGateway {
         }
       },
       onFrame: (record) => {
-        metrics.messages.inc({ action: record.action ?? '', direction: record.direction, type: String(record.messageType ?? 'invalid') });
+        metrics.countFrame(record.action ?? '', record.direction, record.messageType === null ? 'invalid' : String(record.messageType));
         if (record.messageType === 4) metrics.errors.inc({ direction: record.direction, code: errorCodeOf(record.frame) });
         this.deps.onFrame(record);
       },
