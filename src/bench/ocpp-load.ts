@@ -202,15 +202,20 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
+  // The runtime figures are those of the phase measured: scraped as it begins and as it ends.
+  let metricsBefore: Promise<string | null> = measuredPhase === 'whole run' ? scrapeMetrics(server.httpUrl) : Promise.resolve(null);
+  let metricsAfter: Promise<string | null> | undefined;
   const { result, cpuMicros: serverCpuMicros } = await runLoadgen({ ...task(ocppUrl), tlsCiphers: o.tls ? certificate.stationCipher : undefined }, server.usage, (next) => {
     // The end of a storm, every station connected, is its peak whatever the probe's period missed.
     if (next === 'done') peakRss = Math.max(peakRss, server.usage().rssBytes);
+    if (next === measuredPhase) metricsBefore = scrapeMetrics(server.httpUrl);
+    if (phase === measuredPhase && next !== measuredPhase) metricsAfter = scrapeMetrics(server.httpUrl);
     phase = next;
   });
   probing = false;
   await probe;
   clearInterval(rssProbe);
-  const runtime = await serverRuntimeFigures(server.httpUrl);
+  const runtime = serverRuntimeFigures(await metricsBefore, await (metricsAfter ?? scrapeMetrics(server.httpUrl)));
   await server.stop();
   rmSync(dir, { recursive: true, force: true });
 
@@ -275,32 +280,44 @@ function acceptedQuantiles(times: number[]): { p50: number; p90: number; p99: nu
   return { p50: at(0.5), p90: at(0.9), p99: at(0.99), all: at(1) };
 }
 
-/**
- * The server's garbage collection and event-loop delay over the run, from its own /metrics
- * (prom-client's default metrics): where a latency tail comes from when it is not our code.
- */
-async function serverRuntimeFigures(httpUrl: string): Promise<Record<string, number> | null> {
+/** The server's own /metrics text (prom-client's default metrics), or null when it did not answer. */
+async function scrapeMetrics(httpUrl: string): Promise<string | null> {
   try {
-    const text = await (await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
-    const value = (name: string) => {
-      const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
-      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
-    };
-    const ms = (s: number) => Math.round(s * 1e4) / 10;
-    return {
-      gcMajorCount: value('nodejs_gc_duration_seconds_count{kind="major"}'),
-      gcMajorTotalMs: ms(value('nodejs_gc_duration_seconds_sum{kind="major"}')),
-      // prom-client's buckets are coarse; the count above 10 ms is what reaches a p99 of 10 ms.
-      gcOver10msCount: sumOver(text, 'nodejs_gc_duration_seconds_bucket', '0.01'),
-      gcMinorCount: value('nodejs_gc_duration_seconds_count{kind="minor"}'),
-      gcMinorTotalMs: ms(value('nodejs_gc_duration_seconds_sum{kind="minor"}')),
-      eventLoopDelayP99Ms: ms(value('nodejs_eventloop_lag_p99_seconds')),
-      eventLoopDelayMaxMs: ms(value('nodejs_eventloop_lag_max_seconds')),
-      heapUsedBytes: value('nodejs_heap_size_used_bytes'),
-    };
+    return await (await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
   } catch {
     return null;
   }
+}
+
+/**
+ * The server's garbage collection and event-loop delay over the phase measured, from its own
+ * /metrics scraped as the phase began and as it ended: where a latency tail comes from when it is
+ * not our code. Counts are the difference of the two scrapes; the event-loop delay is prom-client's
+ * histogram, which each scrape resets, so the second one covers the phase alone. Without the first
+ * scrape the figures are those of the server's whole life.
+ */
+function serverRuntimeFigures(before: string | null, after: string | null): Record<string, number> | null {
+  if (after === null) return null;
+  const value = (text: string | null, name: string) => {
+    if (text === null) return 0;
+    const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
+    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
+  };
+  const delta = (name: string) => value(after, name) - value(before, name);
+  const over = (le: string) => sumOver(after, 'nodejs_gc_duration_seconds_bucket', le) - (before === null ? 0 : sumOver(before, 'nodejs_gc_duration_seconds_bucket', le));
+  const ms = (s: number) => Math.round(s * 1e4) / 10;
+  return {
+    gcMajorCount: delta('nodejs_gc_duration_seconds_count{kind="major"}'),
+    gcMajorTotalMs: ms(delta('nodejs_gc_duration_seconds_sum{kind="major"}')),
+    // prom-client's buckets are coarse (1, 10, 100 ms, 1 s): the pauses that reach a 10 ms p99, and a 100 ms /healthz.
+    gcOver10msCount: over('0.01'),
+    gcOver100msCount: over('0.1'),
+    gcMinorCount: delta('nodejs_gc_duration_seconds_count{kind="minor"}'),
+    gcMinorTotalMs: ms(delta('nodejs_gc_duration_seconds_sum{kind="minor"}')),
+    eventLoopDelayP99Ms: ms(value(after, 'nodejs_eventloop_lag_p99_seconds')),
+    eventLoopDelayMaxMs: ms(value(after, 'nodejs_eventloop_lag_max_seconds')),
+    heapUsedBytes: value(after, 'nodejs_heap_size_used_bytes'),
+  };
 }
 
 function sumOver(text: string, bucketName: string, le: string): number {
