@@ -4,6 +4,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import type { LoadPhase, LoadResult, LoadTask } from './loadgen.js';
 import { freePort, processUsage, startServerProcess } from './server-process.js';
 
@@ -161,13 +162,15 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
       ...(o.tls ? ['tls:', `  port: ${tlsPort}`, `  certFile: ${join(certDir, certificate.certFile)}`, `  keyFile: ${join(certDir, certificate.keyFile)}`] : []),
     ].join('\n'),
   );
-  const db = o.db ?? `sqlite:${join(dir, 'bench.db')}`;
+  // PostgreSQL: a database of the run's own on the server given, so that no earlier run's data
+  // weighs on the figures; it is dropped afterwards.
+  const scratch = o.db && /^postgres(ql)?:\/\//.test(o.db) ? await createScratchDatabase(o.db) : null;
+  const db = scratch?.url ?? o.db ?? `sqlite:${join(dir, 'bench.db')}`;
   const server = await startServerProcess(['--config', config, '--db', db]);
   const ocppUrl = o.tls ? `wss://127.0.0.1:${tlsPort}/ocpp` : server.ocppUrl;
   // The card the bench stations start their transactions with.
   const tag = await fetch(`${server.httpUrl}/api/v1/id-tags`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ idTag: 'BENCH', status: 'Accepted' }) });
-  // 409: a database an earlier run used (`--db postgres://…`) has it already.
-  if (!tag.ok && tag.status !== 409) throw new Error(`could not create the bench id tag: HTTP ${tag.status}`);
+  if (!tag.ok) throw new Error(`could not create the bench id tag: HTTP ${tag.status}`);
   await new Promise((r) => setTimeout(r, 500));
   const idle = server.usage();
   // A storm's figures are those of its storm phase, from the first connection until every station
@@ -217,6 +220,7 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
   clearInterval(rssProbe);
   const runtime = serverRuntimeFigures(await metricsBefore, await (metricsAfter ?? scrapeMetrics(server.httpUrl)));
   await server.stop();
+  await scratch?.drop();
   rmSync(dir, { recursive: true, force: true });
 
   const messages = result.answered + result.bootLatencies.length * 2;
@@ -278,6 +282,32 @@ function acceptedQuantiles(times: number[]): { p50: number; p90: number; p99: nu
   const sorted = [...times].sort((a, b) => a - b);
   const at = (q: number) => (sorted.length === 0 ? 0 : Math.round(sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! * 100) / 100);
   return { p50: at(0.5), p90: at(0.9), p99: at(0.99), all: at(1) };
+}
+
+/** A new, empty database on the PostgreSQL server of `url` (which must allow CREATE DATABASE). */
+async function createScratchDatabase(url: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `ampyard_bench_${process.pid}_${Date.now()}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const scratch = new URL(url);
+  scratch.pathname = `/${name}`;
+  return {
+    url: scratch.toString(),
+    drop: async () => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query(`drop database if exists ${name} with (force)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
 }
 
 /** The server's own /metrics text (prom-client's default metrics), or null when it did not answer. */
