@@ -50,7 +50,7 @@ export const ConfigSchema = Type.Object(
     }),
     maxConcurrentHandshakes: Type.Integer({
       minimum: 1,
-      default: 32,
+      default: 8,
       description: 'TLS handshakes in progress at once (each keeps its place at most 1 s); other new TLS connections wait unread, so a storm of handshakes never holds the event loop',
     }),
     maxConcurrentAdmissions: Type.Integer({
