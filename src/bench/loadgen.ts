@@ -237,6 +237,9 @@ export async function runLoad(task: LoadTask, announce: (phase: LoadPhase) => vo
     await Promise.all(stations.map(bringInto(result, stormStart)));
     result.durationS = (performance.now() - stormStart) / 1000;
     announce('done');
+    // The parent reads the server's figures for the storm now; this process's exit then drops
+    // every connection at once, which must not be in them.
+    await sleep(1000);
     // Only a storm in which every station got in has an "all accepted" time.
     result.allAcceptedAfterS = result.failures === 0 ? result.durationS : null;
   } else {
