@@ -72,6 +72,8 @@ switch (o.scenario) {
         `${report.rssBytesPerStation} B RSS/station, ${report.failures} failures, load generator ${report.loadgenCpuPct} % CPU` +
         (report.scenario === 'storm' ? `, ${report.allAcceptedAfterS === null ? `not all accepted (storm over after ${report.durationS} s)` : `all accepted after ${report.allAcceptedAfterS} s`}, /healthz max ${report.healthzMaxMs} ms (${report.teardownHealthzMaxMs} ms while the load generator dropped every connection after it), ${report.retriedUpgrades} upgrades retried after 503` : '') +
         (report.tlsCipher ? `, ${report.tlsCipher}` : '') +
+        // The server's own view beside the probe's: a stall no probe happened to meet still shows here.
+        (report.serverRuntime ? `; server event-loop delay max ${report.serverRuntime.eventLoopDelayMaxMs} ms, ${report.serverRuntime.gcOver10msCount} GC pauses over 10 ms` : '') +
         (report.reconnect
           ? `; provisioning before the outage: ${report.provisionedAfterS === null ? `${report.provisioningFailures} failures` : `all booted after ${report.provisionedAfterS} s`}, /healthz max ${report.provisioningHealthzMaxMs} ms; in the outage ${report.outageHealthzMaxMs} ms`
           : '');
