@@ -116,7 +116,7 @@ const sqliteSampleUpdate = 'update "meter_samples" set "readings" = ?, "transact
 const instantKey = (stationId: string, connectorId: number, ts: string) => `${stationId}\u0000${connectorId}\u0000${ts}`;
 
 /** Each transaction's latest energy register among new readings (a repeated reading adds nothing). */
-function latestEnergyRegisters(added: MeterReading[]): Map<number, number> {
+function latestEnergyRegisters(added: MeterReading[]): Map<number, { ts: string; value: number }> {
   const latest = new Map<number, { ts: string; value: number }>();
   for (const r of added) {
     if (r.transactionId === null || r.value === null) continue;
@@ -124,7 +124,7 @@ function latestEnergyRegisters(added: MeterReading[]): Map<number, number> {
     const seen = latest.get(r.transactionId);
     if (!seen || r.timestamp >= seen.ts) latest.set(r.transactionId, { ts: r.timestamp, value: r.value });
   }
-  return new Map([...latest].map(([id, { value }]) => [id, value]));
+  return latest;
 }
 const sampleColumns = ['station_id', 'connector_id', 'transaction_id', 'ts', 'readings'] as const;
 const messageLogColumns = ['station_id', 'first_at', 'last_at', 'frame_count', 'entries'] as const;
@@ -475,7 +475,7 @@ export class KyselyStore implements Store {
           .execute();
         added.push(...merge.added);
       }
-      for (const [transactionId, value] of latestEnergyRegisters(added)) await trx.executeQuery(CompiledQuery.raw(this.hotSql.raiseLastMeterWh, [value, transactionId, value]));
+      for (const [transactionId, { value }] of latestEnergyRegisters(added)) await trx.executeQuery(CompiledQuery.raw(this.hotSql.raiseLastMeterWh, [value, transactionId, value]));
       return added.length;
     });
   }
@@ -487,13 +487,12 @@ export class KyselyStore implements Store {
    * about 6 µs per row in a test of the same inserts.
    */
   private addSamplesSqlite(sqlite: BetterSqlite3.Database, samples: MeterSample[]): number {
-    let created: Set<string> | undefined;
+    const created = new Set<string>();
     if (samples.length === 1) {
       const m = samples[0]!;
       const { changes } = sqlite.prepare(sqliteInsert('meter_samples', 1, false)).run(m.stationId, m.connectorId, m.transactionId, m.timestamp, encodeReadings(m.readings));
-      created = new Set(changes === 1 ? [instantKey(m.stationId, m.connectorId, m.timestamp)] : []);
+      if (changes === 1) created.add(instantKey(m.stationId, m.connectorId, m.timestamp));
     } else {
-      created = new Set();
       for (let i = 0; i < samples.length; i += sqliteChunk) {
         const chunk = samples.slice(i, i + sqliteChunk);
         const params: unknown[] = [];
@@ -517,7 +516,7 @@ export class KyselyStore implements Store {
     }
     if (added.length > 0) {
       const raise = sqlite.prepare(hotSql.raiseLastMeterWh);
-      for (const [transactionId, value] of latestEnergyRegisters(added)) raise.run(value, transactionId, value);
+      for (const [transactionId, { value }] of latestEnergyRegisters(added)) raise.run(value, transactionId, value);
     }
     return added.length;
   }
