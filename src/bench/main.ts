@@ -82,7 +82,7 @@ switch (o.scenario) {
         `${report.messagesPerSecond} msg/s, latency p50 ${report.latencyMs.p50} / p99 ${report.latencyMs.p99} / max ${report.latencyMs.max} ms, ` +
         `server ${report.serverCpuUsPerMessage} µs CPU/msg vs bare ws ${report.baselineCpuUsPerMessage} (ratio ${report.cpuRatioToBaseline}), ` +
         `${report.rssBytesPerStation} B RSS/station, ${report.failures} failures, load generator ${report.loadgenCpuPct} % CPU` +
-        (report.scenario === 'storm' ? `, ${report.allAcceptedAfterS === null ? `not all accepted (storm over after ${report.durationS} s)` : `all accepted after ${report.allAcceptedAfterS} s`}, /healthz max ${report.healthzMaxMs} ms (${report.teardownHealthzMaxMs} ms while the load generator dropped every connection after it), ${report.retriedUpgrades} upgrades retried after 503` : '') +
+        (report.scenario === 'storm' ? `, ${report.allAcceptedAfterS === null ? `not all accepted (storm over after ${report.durationS} s)` : `all accepted after ${report.allAcceptedAfterS} s`}, /healthz max ${report.healthzMaxMs} ms (kept-alive ${report.healthzKeptAliveMaxMs}, new connection ${report.healthzNewConnectionMaxMs}; ${report.teardownHealthzMaxMs} ms while the load generator dropped every connection after it), ${report.retriedUpgrades} upgrades retried after 503` : '') +
         (report.tlsCipher ? `, ${report.tlsCipher}` : '') +
         (rounds.length > 1 ? `; the median of ${rounds.length} alternating rounds, ratios ${rounds.map((r) => r.cpuRatioToBaseline).join(', ')}` : '') +
         // The server's own view beside the probe's: a stall no probe happened to meet still shows here.

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -50,7 +51,10 @@ export interface OcppLoadReport {
   rssBytesPerStation: number;
   failures: number;
   allAcceptedAfterS?: number | null;
+  /** The slowest /healthz probe of the storm, of either kind below. */
   healthzMaxMs?: number | null;
+  healthzKeptAliveMaxMs?: number;
+  healthzNewConnectionMaxMs?: number;
   teardownHealthzMaxMs?: number;
   outageHealthzMaxMs?: number;
   failureReasons: Record<string, number>;
@@ -188,23 +192,28 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
   }, 250);
   // /healthz is probed from this process, which is idle while the load generator runs: a probe
   // inside the load generator would also time that process's own stalls under 10,000 sockets.
+  // Probes alternate between a kept-alive connection (a load balancer's) and a new connection each
+  // time (an orchestrator's liveness probe), which also waits for the server to accept and read it.
   let probing = o.scenario === 'storm';
-  const healthzMaxMs = new Map<LoadPhase | 'whole run', number>();
+  const healthzMaxMs = { keptAlive: new Map<LoadPhase | 'whole run', number>(), newConnection: new Map<LoadPhase | 'whole run', number>() };
   const probe = (async () => {
-    while (probing) {
+    for (let i = 0; probing; i++) {
+      const kind = i % 2 === 0 ? 'keptAlive' : 'newConnection';
       const startPhase = phase;
       const start = performance.now();
       try {
-        await fetch(`${server.httpUrl}/healthz`, { signal: AbortSignal.timeout(30_000) });
+        if (kind === 'keptAlive') await fetch(`${server.httpUrl}/healthz`, { signal: AbortSignal.timeout(30_000) });
+        else await getOnNewConnection(`${server.httpUrl}/healthz`, 30_000);
       } catch {
         /* a refused or timed-out probe counts with the time it took */
       }
       const ms = performance.now() - start;
       // A probe that spans the start or the end of a phase counts in both.
-      for (const p of new Set([startPhase, phase])) healthzMaxMs.set(p, Math.max(healthzMaxMs.get(p) ?? 0, ms));
+      for (const p of new Set([startPhase, phase])) healthzMaxMs[kind].set(p, Math.max(healthzMaxMs[kind].get(p) ?? 0, ms));
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
+  const healthzMax = (p: LoadPhase | 'whole run') => round(Math.max(healthzMaxMs.keptAlive.get(p) ?? 0, healthzMaxMs.newConnection.get(p) ?? 0));
   // The runtime figures are those of the phase measured: scraped as it begins and as it ends.
   let metricsBefore: Promise<string | null> = measuredPhase === 'whole run' ? scrapeMetrics(server.httpUrl) : Promise.resolve(null);
   let metricsAfter: Promise<string | null> | undefined;
@@ -247,10 +256,12 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
     ...(o.scenario === 'storm'
       ? {
           allAcceptedAfterS: result.allAcceptedAfterS === null ? null : round(result.allAcceptedAfterS),
-          healthzMaxMs: round(healthzMaxMs.get(measuredPhase) ?? 0),
+          healthzMaxMs: healthzMax(measuredPhase),
+          healthzKeptAliveMaxMs: round(healthzMaxMs.keptAlive.get(measuredPhase) ?? 0),
+          healthzNewConnectionMaxMs: round(healthzMaxMs.newConnection.get(measuredPhase) ?? 0),
           // After the storm the load generator drops every connection at once: not the storm, but
           // a central system should stay responsive then too.
-          teardownHealthzMaxMs: round(healthzMaxMs.get('done') ?? 0),
+          teardownHealthzMaxMs: healthzMax('done'),
         }
       : {}),
     loadgenCpuPct: result.loadgenCpuPct,
@@ -266,8 +277,8 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
           provisionedAfterS: typeof result.provisionedAfterS === 'number' ? round(result.provisionedAfterS) : null,
           provisioningFailures: result.provisioningFailures,
           provisioningFailureReasons: result.provisioningFailureReasons,
-          provisioningHealthzMaxMs: round(healthzMaxMs.get('provisioning') ?? 0),
-          outageHealthzMaxMs: round(healthzMaxMs.get('outage') ?? 0),
+          provisioningHealthzMaxMs: healthzMax('provisioning'),
+          outageHealthzMaxMs: healthzMax('outage'),
         }
       : {}),
   };
@@ -308,6 +319,19 @@ async function createScratchDatabase(url: string): Promise<{ url: string; drop: 
       }
     },
   };
+}
+
+/** GET on a connection of its own (no keep-alive), resolved once the whole answer is read. */
+function getOnNewConnection(url: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet(url, { agent: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      res.once('end', () => resolve());
+      res.once('error', reject);
+    });
+    req.once('timeout', () => req.destroy(new Error('probe timed out')));
+    req.once('error', reject);
+  });
 }
 
 /** The server's own /metrics text (prom-client's default metrics), or null when it did not answer. */
