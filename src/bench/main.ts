@@ -54,6 +54,10 @@ switch (o.scenario) {
       console.error('--reconnect is for --scenario storm');
       process.exit(2);
     }
+    if (!Number.isInteger(o.rounds) || o.rounds < 1 || (o.scenario === 'storm' && o.rounds > 1)) {
+      console.error('--rounds takes a whole number from 1, and more than 1 only for steady and saturate');
+      process.exit(2);
+    }
     const runOnce = () =>
       ocppLoadBench({
         scenario: o.scenario,
@@ -67,12 +71,8 @@ switch (o.scenario) {
       });
     // The machine's speed drifts over minutes, and the bare server and Ampyard run one after the
     // other: alternating them over several rounds and taking the median ratio steadies the figure.
-    if (o.scenario === 'storm' && o.rounds > 1) {
-      console.error('--rounds is for steady and saturate');
-      process.exit(2);
-    }
     const rounds = [];
-    for (let i = 0; i < Math.max(1, o.rounds); i++) rounds.push(await runOnce());
+    for (let i = 0; i < o.rounds; i++) rounds.push(await runOnce());
     const byRatio = [...rounds].sort((a, b) => a.cpuRatioToBaseline - b.cpuRatioToBaseline);
     const report = { ...byRatio[Math.floor((byRatio.length - 1) / 2)]!, ...(rounds.length > 1 ? { rounds: rounds.map(roundFigures) } : {}) };
     result = report;
