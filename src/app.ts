@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createSecureContext } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -21,6 +21,7 @@ import { LocalCommandSender } from './gateway/commands.js';
 import { MessageLogWriter } from './gateway/message-log.js';
 import { createMetrics } from './gateway/metrics.js';
 import { OcppGateway } from './gateway/ocpp-gateway.js';
+import { PacedPlainListener } from './gateway/paced-listener.js';
 import { PacedTlsListener } from './gateway/tls-listener.js';
 import { ConnectionRegistry } from './gateway/registry.js';
 import { KyselyStore } from './store/kysely-store.js';
@@ -145,12 +146,22 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
     bodyLimit: 1024 * 1024,
   }) as unknown as FastifyInstance;
   await buildApi(http, { services, commands, registry, metrics, messageLog, config, balancer, liveLoad, planner });
-  gateway.attach(http.server);
+
+  // The OCPP ports. Without an API port of its own, the plain port's HTTP server is the API's and
+  // serves both; with one, the OCPP ports answer only upgrades and /healthz (for load balancers).
+  const ocppRequests = (req: IncomingMessage, res: ServerResponse) => {
+    if (config.apiPort === undefined || (req.url ?? '').split('?')[0] === '/healthz') return http.routing(req, res);
+    res.writeHead(404, { 'Content-Type': 'text/plain', Connection: 'close' }).end('This port serves OCPP WebSocket connections and /healthz; the API has a port of its own.\n');
+  };
+  const overPlain = config.apiPort === undefined ? http.server : createHttpServer(ocppRequests);
+  gateway.attach(overPlain);
+  // New connections are read a few at a time (gateway/paced-listener.ts).
+  const plainListener = new PacedPlainListener(overPlain, { concurrency: config.maxConcurrentNewConnections, placeMs: 1000, firstRequestTimeoutMs: 30_000 });
 
   let tlsListener: PacedTlsListener | undefined;
   if (config.tls) {
     // The TLS listener does the handshakes; this server sees only connections already secure.
-    const overTls = createHttpServer((req, res) => http.routing(req, res));
+    const overTls = createHttpServer(ocppRequests);
     gateway.attach(overTls);
     tlsListener = new PacedTlsListener(overTls, {
       secureContext: createSecureContext({ cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), minVersion: 'TLSv1.2' }),
@@ -183,9 +194,13 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
       if (planning) await planner.start();
       // A backlog the size of a reconnect storm: with Node's default of 511, connection attempts beyond
       // it are dropped and the chargers' TCP retries them 1, 3, 7 s later (the kernel caps it at somaxconn).
-      await http.listen({ host: config.host, port: config.port, backlog: 8192 });
-      const address = http.server.address() as AddressInfo;
-      const httpUrl = urlOf('http', address);
+      await http.ready();
+      const address = await plainListener.listen({ host: config.host, port: config.port, backlog: 8192 });
+      let httpUrl = urlOf('http', address);
+      if (config.apiPort !== undefined) {
+        await http.listen({ host: config.apiHost ?? config.host, port: config.apiPort });
+        httpUrl = urlOf('http', http.server.address() as AddressInfo);
+      }
       const result: { httpUrl: string; ocppUrl: string; ocppTlsUrl?: string } = {
         httpUrl,
         ocppUrl: `${urlOf('ws', address)}${config.ocppPath}`,
@@ -202,6 +217,7 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
       balancer.stop();
       gateway.close();
       await tlsListener?.close();
+      await plainListener.close();
       await http.close();
       await messageLog.stop();
       await store.close();

@@ -15,6 +15,7 @@ const program = new Command('ampyard-bench')
   .addOption(new Option('--tls-key <key>', "with --tls: the server certificate's key (ECDSA P-256 or RSA 2048)").choices(['ecdsa', 'rsa']).default('ecdsa'))
   .option('--reconnect', 'storm: the stations are known already; provision them, drop every connection at once, and measure their reconnect')
   .option('--db <url>', 'database of the server (default: a fresh SQLite file); e.g. postgres://postgres@127.0.0.1:5432/test')
+  .option('--api-port', "the server's API on a port of its own (config apiPort): /healthz is probed there, and also on new connections to the OCPP port")
   .option('--no-docs', 'do not add a row to docs/benchmarks.md')
   .option('--iterations <n>', 'rounds to time (rebalance: default 2000; planner-replan: 30)', (v) => Number.parseInt(v, 10))
   .option('--stations <n>', 'stations (rebalance: connectors; planner-replan: plugged-in vehicles)', (v) => Number.parseInt(v, 10))
@@ -68,6 +69,7 @@ switch (o.scenario) {
         tlsKey: o.tlsKey,
         reconnect: Boolean(o.reconnect),
         db: o.db,
+        apiPort: Boolean(o.apiPort),
       });
     // The machine's speed drifts over minutes, and the bare server and Ampyard run one after the
     // other: alternating them over several rounds and taking the median ratio steadies the figure.
@@ -82,7 +84,7 @@ switch (o.scenario) {
         `${report.messagesPerSecond} msg/s, latency p50 ${report.latencyMs.p50} / p99 ${report.latencyMs.p99} / max ${report.latencyMs.max} ms, ` +
         `server ${report.serverCpuUsPerMessage} µs CPU/msg vs bare ws ${report.baselineCpuUsPerMessage} (ratio ${report.cpuRatioToBaseline}), ` +
         `${report.rssBytesPerStation} B RSS/station, ${report.failures} failures, load generator ${report.loadgenCpuPct} % CPU` +
-        (report.scenario === 'storm' ? `, ${report.allAcceptedAfterS === null ? `not all accepted (storm over after ${report.durationS} s)` : `all accepted after ${report.allAcceptedAfterS} s`}, /healthz max ${report.healthzMaxMs} ms (kept-alive ${report.healthzKeptAliveMaxMs}, new connection ${report.healthzNewConnectionMaxMs}; ${report.teardownHealthzMaxMs} ms while the load generator dropped every connection after it), ${report.retriedUpgrades} upgrades retried after 503` : '') +
+        (report.scenario === 'storm' ? `, ${report.allAcceptedAfterS === null ? `not all accepted (storm over after ${report.durationS} s)` : `all accepted after ${report.allAcceptedAfterS} s`}, /healthz max ${report.healthzMaxMs} ms (kept-alive ${report.healthzKeptAliveMaxMs}, new connection ${report.healthzNewConnectionMaxMs}${report.apiPort ? ` on the API port; new connection to the OCPP port ${report.healthzOcppPortMaxMs}` : ''}; ${report.teardownHealthzMaxMs} ms while the load generator dropped every connection after it), ${report.retriedUpgrades} upgrades retried after 503` : '') +
         (report.tlsCipher ? `, ${report.tlsCipher}` : '') +
         (rounds.length > 1 ? `; the median of ${rounds.length} alternating rounds, ratios ${rounds.map((r) => r.cpuRatioToBaseline).join(', ')}` : '') +
         // The server's own view beside the probe's: a stall no probe happened to meet still shows here.
@@ -91,7 +93,7 @@ switch (o.scenario) {
           ? `; provisioning before the outage: ${report.provisionedAfterS === null ? `${report.provisioningFailures} failures` : `all booted after ${report.provisionedAfterS} s`}, /healthz max ${report.provisioningHealthzMaxMs} ms; in the outage ${report.outageHealthzMaxMs} ms`
           : '');
       addLogRow(
-        `| ${new Date().toISOString().slice(0, 10)} | ${commit} | \`npm run bench -- --scenario ${report.scenario} --stations ${report.stations}${o.scenario === 'storm' ? '' : ` --duration ${o.duration}`}${o.scenario === 'steady' ? ` --interval ${o.interval}` : ''}${o.rounds > 1 ? ` --rounds ${o.rounds}` : ''}${o.reconnect ? ' --reconnect' : ''}${o.tls ? ` --tls --tls-key ${o.tlsKey}` : ''}${o.db ? ' --db …' : ''}\` (${report.database}; ${machineDescription()}) | ${figures} |\n`,
+        `| ${new Date().toISOString().slice(0, 10)} | ${commit} | \`npm run bench -- --scenario ${report.scenario} --stations ${report.stations}${o.scenario === 'storm' ? '' : ` --duration ${o.duration}`}${o.scenario === 'steady' ? ` --interval ${o.interval}` : ''}${o.rounds > 1 ? ` --rounds ${o.rounds}` : ''}${o.reconnect ? ' --reconnect' : ''}${o.apiPort ? ' --api-port' : ''}${o.tls ? ` --tls --tls-key ${o.tlsKey}` : ''}${o.db ? ' --db …' : ''}\` (${report.database}; ${machineDescription()}) | ${figures} |\n`,
       );
     }
     break;

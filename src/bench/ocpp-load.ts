@@ -22,6 +22,8 @@ export interface OcppLoadOptions {
   reconnect: boolean;
   /** Database URL for the server; default a fresh SQLite file. */
   db?: string;
+  /** The server serves its API (and the /healthz probed) on a port of its own, not the OCPP port. */
+  apiPort: boolean;
 }
 
 export type TlsKey = 'ecdsa' | 'rsa';
@@ -51,10 +53,13 @@ export interface OcppLoadReport {
   rssBytesPerStation: number;
   failures: number;
   allAcceptedAfterS?: number | null;
-  /** The slowest /healthz probe of the storm, of either kind below. */
+  /** The slowest /healthz probe of the storm, of either kind below (on the API's port). */
   healthzMaxMs?: number | null;
   healthzKeptAliveMaxMs?: number;
   healthzNewConnectionMaxMs?: number;
+  /** --api-port: the API has a port of its own; then also the slowest /healthz on a new connection to the OCPP port. */
+  apiPort: boolean;
+  healthzOcppPortMaxMs?: number;
   teardownHealthzMaxMs?: number;
   outageHealthzMaxMs?: number;
   failureReasons: Record<string, number>;
@@ -170,7 +175,7 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
   // weighs on the figures; it is dropped afterwards.
   const scratch = o.db && /^postgres(ql)?:\/\//.test(o.db) ? await createScratchDatabase(o.db) : null;
   const db = scratch?.url ?? o.db ?? `sqlite:${join(dir, 'bench.db')}`;
-  const server = await startServerProcess(['--config', config, '--db', db]);
+  const server = await startServerProcess(['--config', config, '--db', db], {}, { apiPort: o.apiPort });
   const ocppUrl = o.tls ? `wss://127.0.0.1:${tlsPort}/ocpp` : server.ocppUrl;
   // The card the bench stations start their transactions with.
   const tag = await fetch(`${server.httpUrl}/api/v1/id-tags`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ idTag: 'BENCH', status: 'Accepted' }) });
@@ -194,16 +199,20 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
   // inside the load generator would also time that process's own stalls under 10,000 sockets.
   // Probes alternate between a kept-alive connection (a load balancer's) and a new connection each
   // time (an orchestrator's liveness probe), which also waits for the server to accept and read it.
+  // With --api-port both go to the API's port, and a third kind to the OCPP port, where the
+  // chargers' connections are.
   let probing = o.scenario === 'storm';
-  const healthzMaxMs = { keptAlive: new Map<LoadPhase | 'whole run', number>(), newConnection: new Map<LoadPhase | 'whole run', number>() };
+  type ProbeKind = 'keptAlive' | 'newConnection' | 'ocppPort';
+  const kinds: ProbeKind[] = o.apiPort ? ['keptAlive', 'newConnection', 'ocppPort'] : ['keptAlive', 'newConnection'];
+  const healthzMaxMs: Record<ProbeKind, Map<LoadPhase | 'whole run', number>> = { keptAlive: new Map(), newConnection: new Map(), ocppPort: new Map() };
   const probe = (async () => {
     for (let i = 0; probing; i++) {
-      const kind = i % 2 === 0 ? 'keptAlive' : 'newConnection';
+      const kind = kinds[i % kinds.length]!;
       const startPhase = phase;
       const start = performance.now();
       try {
         if (kind === 'keptAlive') await fetch(`${server.httpUrl}/healthz`, { signal: AbortSignal.timeout(30_000) });
-        else await getOnNewConnection(`${server.httpUrl}/healthz`, 30_000);
+        else await getOnNewConnection(`${kind === 'ocppPort' ? server.ocppHttpUrl : server.httpUrl}/healthz`, 30_000);
       } catch {
         /* a refused or timed-out probe counts with the time it took */
       }
@@ -259,6 +268,7 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
           healthzMaxMs: healthzMax(measuredPhase),
           healthzKeptAliveMaxMs: round(healthzMaxMs.keptAlive.get(measuredPhase) ?? 0),
           healthzNewConnectionMaxMs: round(healthzMaxMs.newConnection.get(measuredPhase) ?? 0),
+          ...(o.apiPort ? { healthzOcppPortMaxMs: round(healthzMaxMs.ocppPort.get(measuredPhase) ?? 0) } : {}),
           // After the storm the load generator drops every connection at once: not the storm, but
           // a central system should stay responsive then too.
           teardownHealthzMaxMs: healthzMax('done'),
@@ -268,6 +278,7 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
     serverRuntime: runtime,
     database: db.startsWith('sqlite:') ? 'sqlite' : 'postgres',
     tls: o.tls,
+    apiPort: o.apiPort,
     tlsKey: o.tls ? o.tlsKey : null,
     ...(o.tls ? { tlsCipher: result.tlsCipher } : {}),
     retriedUpgrades: result.retries,

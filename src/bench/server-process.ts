@@ -15,7 +15,10 @@ export function processUsage(pid: number): { cpuMicros: number; rssBytes: number
 
 export interface ServerProcess {
   child: ChildProcess;
+  /** The API's address: its own port when started with `apiPort`, else the OCPP port. */
   httpUrl: string;
+  /** The OCPP port as an http:// address (its /healthz). */
+  ocppHttpUrl: string;
   ocppUrl: string;
   usage(): { cpuMicros: number; rssBytes: number };
   stop(): Promise<void>;
@@ -37,12 +40,13 @@ export function freePort(): Promise<number> {
  * Starts `ampyard serve` as its own process, as it runs in production, and waits until /healthz
  * answers. The server's own log goes to a file-less sink: benchmarks read their figures elsewhere.
  */
-export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv = {}, options: { apiPort?: boolean } = {}): Promise<ServerProcess> {
   const port = await freePort();
+  const apiPort = options.apiPort ? await freePort() : undefined;
   const bin = fileURLToPath(new URL('../../bin/ampyard.js', import.meta.url));
   // `npm run bench -- --cpu-prof DIR` profiles the server (V8 .cpuprofile files, for Chrome DevTools or speedscope).
   const profile = process.env.AMPYARD_BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.AMPYARD_BENCH_CPU_PROF_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, bin, 'serve', '--host', '127.0.0.1', '--port', String(port), ...args], {
+  const child = spawn(process.execPath, [...profile, bin, 'serve', '--host', '127.0.0.1', '--port', String(port), ...(apiPort ? ['--api-port', String(apiPort)] : []), ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, AMPYARD_LOG_LEVEL: 'warn', ...env },
   });
@@ -50,7 +54,8 @@ export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv 
   child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
   let exited: number | null | undefined;
   child.once('exit', (code) => (exited = code));
-  const httpUrl = `http://127.0.0.1:${port}`;
+  const ocppHttpUrl = `http://127.0.0.1:${port}`;
+  const httpUrl = `http://127.0.0.1:${apiPort ?? port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (exited !== undefined) throw new Error(`server exited with ${exited}: ${stderr}`);
@@ -65,6 +70,7 @@ export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv 
   return {
     child,
     httpUrl,
+    ocppHttpUrl,
     ocppUrl: `ws://127.0.0.1:${port}/ocpp`,
     usage: () => processUsage(child.pid!),
     stop: () =>

@@ -21,8 +21,10 @@ export function buildCli(): Command {
     .command('serve')
     .description('run the CSMS: OCPP 1.6J WebSockets at /ocpp/{stationId}, REST API at /api/v1, OpenAPI docs at /docs')
     .option('-c, --config <file>', 'configuration file (YAML or JSON); environment variables and flags override it')
-    .option('-p, --port <port>', 'HTTP and OCPP WebSocket port (env PORT; default 8080)', integer)
+    .option('-p, --port <port>', 'OCPP WebSocket port, also HTTP API unless --api-port (env PORT; default 8080)', integer)
     .option('--host <address>', 'address to bind (env AMPYARD_HOST; default 0.0.0.0)')
+    .option('--api-port <port>', 'serve the REST API, dashboard and metrics on their own port (env AMPYARD_API_PORT)', integer)
+    .option('--api-host <address>', 'address the API port binds to (env AMPYARD_API_HOST; default: --host)')
     .option('--db <url>', 'sqlite:./data/ampyard.db (default) or postgres://user@host/db (env DATABASE_URL)')
     .addOption(new Option('--registration <policy>', 'unknown stations: open (accepted), pending (default: wait for an operator), closed (refused)').choices(['open', 'pending', 'closed']))
     .option('--tls-port <port>', 'also listen with TLS 1.2+ on this port (security profile 2)', integer)
@@ -36,6 +38,8 @@ export function buildCli(): Command {
         const flags: Record<string, unknown> = {
           port: opts.port,
           host: opts.host,
+          apiPort: opts.apiPort,
+          apiHost: opts.apiHost,
           db: opts.db,
           registration: opts.registration,
           logLevel: opts.logLevel,

@@ -40,4 +40,15 @@ describe('configuration', () => {
     const c = loadConfig({ env: { AMPYARD_TLS_PORT: '8443', AMPYARD_TLS_CERT_FILE: '/c.pem', AMPYARD_TLS_KEY_FILE: '/k.pem' } });
     expect(c.tls).toEqual({ port: 8443, certFile: '/c.pem', keyFile: '/k.pem' });
   });
+
+  it('takes an API port of its own, and refuses one that collides with another port', () => {
+    expect(loadConfig({ env: { AMPYARD_API_PORT: '9090' } })).toMatchObject({ port: 8080, apiPort: 9090 });
+    expect(loadConfig({}).apiPort).toBeUndefined();
+    expect(() => loadConfig({ flags: { apiPort: 8080 } })).toThrow(/apiPort: must differ from port \(both 8080\)/);
+    expect(() => loadConfig({ env: { AMPYARD_TLS_PORT: '9090', AMPYARD_TLS_CERT_FILE: '/c.pem', AMPYARD_TLS_KEY_FILE: '/k.pem' }, flags: { apiPort: 9090 } })).toThrow(
+      /tls\.port: must differ from apiPort/,
+    );
+    // Port 0 picks a free port each time: never a collision.
+    expect(loadConfig({ flags: { port: 0, apiPort: 0 } })).toMatchObject({ port: 0, apiPort: 0 });
+  });
 });

@@ -23,7 +23,16 @@ export const plannerDefaults = (): Static<typeof PlannerSchema> => Value.Default
 export const ConfigSchema = Type.Object(
   {
     host: Type.String({ default: '0.0.0.0', description: 'address the HTTP/WebSocket listener binds to' }),
-    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'the OCPP WebSocket port; also the REST API, dashboard and metrics unless apiPort is set' }),
+    apiPort: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 65535,
+        description:
+          'serve the REST API, dashboard, /docs and /metrics on this port of their own; the OCPP ports then answer only WebSocket upgrades and /healthz. A reconnect storm of chargers then never queues an operator\'s requests behind theirs',
+      }),
+    ),
+    apiHost: Type.Optional(Type.String({ description: 'address the API port binds to (default: host)' })),
     db: Type.String({ default: 'sqlite:./data/ampyard.db', pattern: '^(sqlite:|postgres://|postgresql://)' }),
     registration: Type.Union([Type.Literal('open'), Type.Literal('pending'), Type.Literal('closed')], { default: 'pending' }),
     ocppPath: Type.String({ default: '/ocpp', pattern: '^/' }),
@@ -52,6 +61,11 @@ export const ConfigSchema = Type.Object(
       minimum: 1,
       default: 8,
       description: 'TLS handshakes in progress at once (each keeps its place at most 1 s); other new TLS connections wait unread, so a storm of handshakes never holds the event loop',
+    }),
+    maxConcurrentNewConnections: Type.Integer({
+      minimum: 1,
+      default: 64,
+      description: 'new plain connections read at once until their first request is parsed (each keeps its place at most 1 s); others wait unread, so a storm of upgrade requests never holds the event loop',
     }),
     maxConcurrentAdmissions: Type.Integer({
       minimum: 1,
@@ -116,6 +130,8 @@ const envKeys: Record<string, string> = {
   PORT: 'port',
   AMPYARD_PORT: 'port',
   AMPYARD_HOST: 'host',
+  AMPYARD_API_PORT: 'apiPort',
+  AMPYARD_API_HOST: 'apiHost',
   DATABASE_URL: 'db',
   AMPYARD_DB: 'db',
   AMPYARD_REGISTRATION: 'registration',
@@ -173,5 +189,15 @@ export function loadConfig(sources: { file?: string; env?: NodeJS.ProcessEnv; fl
     });
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
-  return withDefaults as Config;
+  const config = withDefaults as Config;
+  // Port 0 asks the system for a free port, so only fixed ports can collide.
+  const fixed = [
+    ['port', config.port],
+    ['apiPort', config.apiPort],
+    ['tls.port', config.tls?.port],
+  ].filter((entry): entry is [string, number] => typeof entry[1] === 'number' && entry[1] !== 0);
+  for (let i = 0; i < fixed.length; i++)
+    for (let j = i + 1; j < fixed.length; j++)
+      if (fixed[i]![1] === fixed[j]![1]) throw new ConfigError(`invalid configuration:\n  ${fixed[j]![0]}: must differ from ${fixed[i]![0]} (both ${fixed[i]![1]})`);
+  return config;
 }

@@ -1,60 +1,41 @@
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import { TLSSocket, type SecureContext } from 'node:tls';
-import { AdmissionQueue } from './admission-queue.js';
+import { PacedListener } from './paced-listener.js';
 
 /**
- * The TLS port: a plain TCP listener that does the TLS handshakes itself, a bounded number at a
- * time, and hands each connection to the HTTP server once it is secure.
+ * The TLS port: a paced listener (paced-listener.ts) whose first step is the TLS handshake, done
+ * here rather than by a `tls.Server`; each connection goes to the HTTP server once it is secure.
  *
  * Why: a server-side handshake is about a millisecond of CPU in two steps (the ClientHello: a key
  * and a signature; the client's key exchange: the shared secret), both run natively in the socket's
  * read callback. When 10,000 stations come back at once the kernel has thousands of them ready,
  * libuv runs them all in one poll phase, and `/healthz` waited 300 ms and more behind them. With
  * at most `concurrency` handshakes between their first byte and their end, a poll phase holds at
- * most that many steps; the other connections wait unread (the listener pauses them on accept).
+ * most that many steps.
  *
- * A handshake keeps its place for at most `placeMs`: one that takes longer is waiting for a slow
- * client, not using the CPU, and must not keep others out (nor can a few clients that never finish
- * block the port). It goes on without a place until `handshakeTimeoutMs`, then is closed.
+ * A handshake that outlasts its place (`placeMs`) goes on without one until `handshakeTimeoutMs`,
+ * then is closed.
  */
-export class PacedTlsListener {
-  private readonly tcp: NetServer;
-  /** Connections waiting for a place, and the handshakes holding one (see AdmissionQueue). */
-  private readonly waiting: AdmissionQueue;
-  /** Every open connection, waiting, handshaking or handed over, so that closing ends them all. */
-  private readonly open = new Set<Socket>();
-
+export class PacedTlsListener extends PacedListener {
   constructor(
-    private readonly http: HttpServer,
-    private readonly options: { secureContext: SecureContext; concurrency: number; placeMs: number; handshakeTimeoutMs: number },
+    http: HttpServer,
+    private readonly tlsOptions: { secureContext: SecureContext; concurrency: number; placeMs: number; handshakeTimeoutMs: number },
   ) {
-    this.waiting = new AdmissionQueue(options.concurrency);
-    this.tcp = createNetServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
-  }
-
-  /** Takes a connection accepted on the TLS port; its handshake starts when there is room. */
-  accept(socket: Socket): void {
-    socket.on('error', () => socket.destroy());
-    this.open.add(socket);
-    socket.once('close', () => this.open.delete(socket));
-    // A handshake's job ends when it gives its place up, which lets the queue start the next.
-    this.waiting.push(() => (socket.destroyed ? Promise.resolve() : new Promise<void>((givePlaceUp) => this.handshake(socket, givePlaceUp))));
+    super(http, tlsOptions);
   }
 
   /** Handshakes holding a place now. */
   get handshakesInProgress(): number {
-    return this.waiting.running;
+    return this.inFirstStep;
   }
 
-  private handshake(socket: Socket, givePlaceUp: () => void): void {
-    const tls = new TLSSocket(socket, { isServer: true, secureContext: this.options.secureContext, requestCert: false, rejectUnauthorized: false });
-    const placeTimer = setTimeout(givePlaceUp, this.options.placeMs);
-    const giveUpTimer = setTimeout(() => tls.destroy(), this.options.handshakeTimeoutMs);
+  protected firstStep(socket: Socket, done: () => void): void {
+    const tls = new TLSSocket(socket, { isServer: true, secureContext: this.tlsOptions.secureContext, requestCert: false, rejectUnauthorized: false });
+    const giveUpTimer = setTimeout(() => tls.destroy(), this.tlsOptions.handshakeTimeoutMs);
     const end = () => {
-      clearTimeout(placeTimer);
       clearTimeout(giveUpTimer);
-      givePlaceUp();
+      done();
     };
     tls.once('secure', () => {
       end();
@@ -66,22 +47,5 @@ export class PacedTlsListener {
       tls.destroy();
     });
     tls.once('close', end);
-  }
-
-  listen(options: { port: number; host: string; backlog: number }): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.tcp.once('error', reject);
-      this.tcp.listen(options, () => {
-        this.tcp.off('error', reject);
-        resolve(this.tcp.address() as AddressInfo);
-      });
-    });
-  }
-
-  /** Stops accepting and closes every connection, waiting, handshaking or handed over. */
-  async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.tcp.close(() => resolve()));
-    for (const socket of this.open) socket.destroy();
-    await closed;
   }
 }

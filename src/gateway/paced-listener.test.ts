@@ -1,0 +1,128 @@
+import { createServer as createHttpServer, get as httpGet, type Server as HttpServer } from 'node:http';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PacedPlainListener } from './paced-listener.js';
+
+/**
+ * `count` TCP connections that arrive together, as in a storm: accepted (paused) by a listener of
+ * the test's, whose server-side sockets can then be given to the paced listener at once.
+ */
+async function connectedTogether(count: number): Promise<{ clients: Socket[]; accepted: Socket[]; close: () => void }> {
+  const accepted: Socket[] = [];
+  const tcp = createNetServer({ pauseOnConnect: true }, (socket) => accepted.push(socket));
+  await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+  const port = (tcp.address() as AddressInfo).port;
+  const clients = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Socket>((resolve, reject) => {
+          const socket = connect(port, '127.0.0.1', () => resolve(socket));
+          socket.on('error', reject);
+        }),
+    ),
+  );
+  while (accepted.length < count) await new Promise((r) => setImmediate(r));
+  return { clients, accepted, close: () => tcp.close() };
+}
+
+/** Sends a GET on a raw client socket and resolves with the whole response once the server closes it. */
+function rawGet(socket: Socket, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d) => (text += d));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+  });
+}
+
+const closedWithin = (socket: Socket, ms: number) =>
+  new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+    socket.resume();
+  });
+
+describe('PacedPlainListener', () => {
+  let listener: PacedPlainListener | undefined;
+  afterEach(async () => {
+    await listener?.close();
+    listener = undefined;
+  });
+
+  it('reads at most `concurrency` new connections at once when many arrive together, and every client gets its answer', async () => {
+    let handling = 0;
+    const http = createHttpServer((req, res) => {
+      handling += 1;
+      res.end(`ok ${req.url}`);
+    });
+    listener = new PacedPlainListener(http, { concurrency: 3, placeMs: 10_000, firstRequestTimeoutMs: 10_000 });
+    const raw = await connectedTogether(30);
+    // Every client has its request on the wire before the listener reads any of them.
+    const answers = raw.clients.map((socket, i) => rawGet(socket, `/${i}`));
+    await new Promise((r) => setTimeout(r, 50));
+    for (const socket of raw.accepted) listener.accept(socket);
+    let most = 0;
+    let watching = true;
+    const watch = () => {
+      most = Math.max(most, listener?.inFirstStep ?? 0);
+      if (watching) setImmediate(watch);
+    };
+    watch();
+    const texts = await Promise.all(answers);
+    watching = false;
+    expect(texts.map((t) => t.split('\r\n\r\n')[1])).toEqual(raw.clients.map((_c, i) => `ok /${i}`));
+    expect(handling).toBe(30);
+    expect(most).toBe(3);
+    raw.close();
+  });
+
+  it('a client that sends nothing gives its place up after placeMs, and is closed after firstRequestTimeoutMs', async () => {
+    const http = createHttpServer((_req, res) => res.end('ok'));
+    listener = new PacedPlainListener(http, { concurrency: 1, placeMs: 100, firstRequestTimeoutMs: 600 });
+    const raw = await connectedTogether(2);
+    for (const socket of raw.accepted) listener.accept(socket);
+    const started = Date.now();
+    // The second gets in once the first, silent, gives its place up.
+    expect((await rawGet(raw.clients[1]!, '/')).endsWith('ok')).toBe(true);
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(await closedWithin(raw.clients[0]!, 3000)).toBe(true);
+    raw.close();
+  }, 5_000);
+
+  it("keeps Node's header timeout: a client that sends half a request is closed", async () => {
+    // Checked every 100 ms; headers must be complete within 300 ms.
+    const http: HttpServer = createHttpServer({ connectionsCheckingInterval: 100, headersTimeout: 300, requestTimeout: 500 }, (_req, res) => res.end('ok'));
+    listener = new PacedPlainListener(http, { concurrency: 4, placeMs: 1000, firstRequestTimeoutMs: 60_000 });
+    const { port } = await listener.listen({ port: 0, host: '127.0.0.1', backlog: 511 });
+    const client = connect(port, '127.0.0.1');
+    await new Promise((r) => client.once('connect', r));
+    client.write('GET / HTTP/1.1\r\nHost: local');
+    expect(await closedWithin(client, 3000)).toBe(true);
+  }, 5_000);
+
+  it('serves requests on a port of its own, and close() ends kept-alive connections', async () => {
+    const http = createHttpServer((_req, res) => res.end('ok'));
+    http.keepAliveTimeout = 60_000;
+    listener = new PacedPlainListener(http, { concurrency: 4, placeMs: 1000, firstRequestTimeoutMs: 10_000 });
+    const { port } = await listener.listen({ port: 0, host: '127.0.0.1', backlog: 511 });
+    const { Agent } = await import('node:http');
+    const agent = new Agent({ keepAlive: true });
+    const body = await new Promise<string>((resolve, reject) =>
+      httpGet({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve(text));
+      }).on('error', reject),
+    );
+    expect(body).toBe('ok');
+    await listener.close();
+    listener = undefined;
+    agent.destroy();
+  }, 10_000);
+});

@@ -1,0 +1,126 @@
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import { AdmissionQueue } from './admission-queue.js';
+
+/**
+ * A TCP listener that accepts connections unread (paused) and lets at most `concurrency` of them
+ * at a time through their first expensive step, then hands each to an HTTP server. What the step
+ * is belongs to the subclass: the TLS handshake on the TLS port (tls-listener.ts), reading the
+ * first request on the plain port (PacedPlainListener below).
+ *
+ * Why: when 10,000 stations come back at once the kernel has thousands of new connections ready
+ * together, and libuv runs all of their read callbacks in one poll phase. On the plain port one
+ * such phase parsed 6,541 upgrade requests in 182 ms while `/healthz` and every connected station
+ * waited. Unread, a waiting connection costs nothing but its place in the queue.
+ *
+ * A connection keeps its place for at most `placeMs`: one that takes longer is waiting for a slow
+ * client, not using the CPU, and must not keep the others out (nor can a few clients that never
+ * say anything block the port).
+ */
+export abstract class PacedListener {
+  private readonly tcp: NetServer;
+  /** Connections waiting for a place, and those holding one (see AdmissionQueue). */
+  private readonly waiting: AdmissionQueue;
+  /** Every open connection, waiting, in its first step or handed over, so that closing ends them all. */
+  private readonly open = new Set<Socket>();
+
+  constructor(
+    protected readonly http: HttpServer,
+    protected readonly options: { concurrency: number; placeMs: number },
+  ) {
+    this.waiting = new AdmissionQueue(options.concurrency);
+    this.tcp = createNetServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
+    // Node runs an HTTP server's headersTimeout and requestTimeout (against clients that send a
+    // request slowly, or half of one) only once the server has emitted 'listening'. This one never
+    // listens itself: it is given its connections. The check stops with the process (its timer is unref'd).
+    if (!http.listening) http.emit('listening');
+  }
+
+  /** Takes a connection accepted unread; its first step starts when there is room. */
+  accept(socket: Socket): void {
+    socket.on('error', () => socket.destroy());
+    this.open.add(socket);
+    socket.once('close', () => this.open.delete(socket));
+    // A connection's job ends when it gives its place up, which lets the queue start the next.
+    this.waiting.push(() =>
+      socket.destroyed
+        ? Promise.resolve()
+        : new Promise<void>((givePlaceUp) => {
+            const placeTimer = setTimeout(givePlaceUp, this.options.placeMs);
+            this.firstStep(socket, () => {
+              clearTimeout(placeTimer);
+              givePlaceUp();
+            });
+          }),
+    );
+  }
+
+  /** Connections holding a place now. */
+  get inFirstStep(): number {
+    return this.waiting.running;
+  }
+
+  /** Runs the connection's first step; `done` may be called more than once. */
+  protected abstract firstStep(socket: Socket, done: () => void): void;
+
+  listen(options: { port: number; host: string; backlog: number }): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.tcp.once('error', reject);
+      this.tcp.listen(options, () => {
+        this.tcp.off('error', reject);
+        resolve(this.tcp.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Stops accepting and closes every connection, waiting, in its first step or handed over. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => (this.tcp.listening ? this.tcp.close(() => resolve()) : resolve()));
+    for (const socket of this.open) socket.destroy();
+    await closed;
+  }
+}
+
+/**
+ * The plain (ws://) port. A connection's first step is its first request: it is handed to the HTTP
+ * server and read, and gives its place up once that request (an upgrade, or any other) has been
+ * parsed. So a poll phase parses at most `concurrency` new connections' requests, however many
+ * arrived; the upgrades then wait in the gateway's own admission queue. One that sends nothing
+ * within `firstRequestTimeoutMs` is closed.
+ */
+export class PacedPlainListener extends PacedListener {
+  /** Connections handed over whose first request has not been parsed yet. */
+  private readonly awaitingRequest = new WeakMap<object, () => void>();
+
+  constructor(
+    http: HttpServer,
+    private readonly plainOptions: { concurrency: number; placeMs: number; firstRequestTimeoutMs: number },
+  ) {
+    super(http, plainOptions);
+    const parsed = (req: { socket: object }) => {
+      const done = this.awaitingRequest.get(req.socket);
+      if (done) {
+        this.awaitingRequest.delete(req.socket);
+        done();
+      }
+    };
+    // Prepended so the place is free before the handlers run (they may end the socket).
+    http.prependListener('request', parsed);
+    http.prependListener('upgrade', parsed);
+  }
+
+  protected firstStep(socket: Socket, done: () => void): void {
+    // A server that did not listen itself does not run Node's header timeout on what it is given:
+    // a client that never sends its request is closed here.
+    const giveUpTimer = setTimeout(() => socket.destroy(), this.plainOptions.firstRequestTimeoutMs);
+    const end = () => {
+      clearTimeout(giveUpTimer);
+      done();
+    };
+    this.awaitingRequest.set(socket, end);
+    socket.once('close', end);
+    // The documented way to give an HTTP server a connection it did not accept itself.
+    this.http.emit('connection', socket);
+    socket.resume();
+  }
+}
