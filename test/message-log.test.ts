@@ -41,6 +41,22 @@ describe('chunksOf', () => {
     expect(chunks[0]!.entries).toBe(JSON.stringify(a.map((e) => [e.at, e.direction, e.messageType, e.messageId, e.action, e.frame])));
   });
 
+  it("writes a chunk's JSON as JSON.stringify would: Date times as ISO text, nulls, escapes, control characters and lone surrogates", () => {
+    const odd: NewEntry[] = [
+      { ...frame('A', 0), messageType: null, messageId: null, action: null, frame: 'not json \n \u0001 \ud800 "x" \\' },
+      { ...frame('A', 1), messageId: 'id "with" quotes\u2028', action: 'Ünïcödé' },
+      frame('A', 2),
+    ];
+    const expected = JSON.stringify(odd.map((e) => [e.at, e.direction, e.messageType, e.messageId, e.action, e.frame]));
+    expect(chunksOf(odd)[0]!.entries).toBe(expected);
+    // The connection's records carry a Date; three share one millisecond, as under load.
+    const asRecords = odd.map((e, i) => ({ ...e, at: new Date(Date.parse(e.at) + (i === 2 ? 1 : 0)) }));
+    asRecords[1]!.at = new Date(asRecords[0]!.at.getTime());
+    const chunk = chunksOf(asRecords)[0]!;
+    expect(chunk.entries).toBe(JSON.stringify(asRecords.map((e) => [e.at.toISOString(), e.direction, e.messageType, e.messageId, e.action, e.frame])));
+    expect([chunk.firstAt, chunk.lastAt]).toEqual([asRecords[0]!.at.toISOString(), asRecords[2]!.at.toISOString()]);
+  });
+
   it(`splits a station's frames into chunks of at most ${framesPerChunk}`, () => {
     const many = Array.from({ length: 2 * framesPerChunk + 5 }, (_, n) => frame('A', n));
     expect(chunksOf([...many.slice(0, 10), frame('B', 0), ...many.slice(10)]).map((c) => [c.stationId, c.frameCount])).toEqual([
@@ -71,7 +87,8 @@ describe('MessageLogWriter', () => {
     expect(calls.map((c) => c.length)).toEqual([...Array(7).fill(260), 180]);
     expect(calls.map((c) => new Set(c.map((e) => e.stationId)).size)).toEqual([...Array(7).fill(13), 9]);
     for (const stationId of stations) {
-      const written = calls.flat().filter((e) => e.stationId === stationId);
+      // The writer hands the records over with their Date; the store writes it as ISO text.
+      const written = calls.flat().filter((e) => e.stationId === stationId).map((e) => ({ ...e, at: new Date(e.at).toISOString() }));
       expect(written).toEqual(Array.from({ length: 20 }, (_, n) => frame(stationId, n)));
       expect(calls.filter((c) => c.some((e) => e.stationId === stationId))).toHaveLength(1);
     }

@@ -7,6 +7,7 @@ import type {
   ConnectorState,
   IdTag,
   MessageLogEntry,
+  NewMessageLogEntry,
   MeterReading,
   RegistrationStatus,
   Reservation,
@@ -72,7 +73,7 @@ export interface Store {
   nextReservationId(): Promise<number>;
 
   // message log
-  appendMessageLog(entries: Array<Omit<MessageLogEntry, 'id'>>): Promise<void>;
+  appendMessageLog(entries: readonly NewMessageLogEntry[]): Promise<void>;
   messageLog(q: { stationId: string; before?: number; limit: number; action?: string }): Promise<MessageLogEntry[]>;
   pruneMessageLog(olderThan: string, keepPerStation: number): Promise<number>;
 

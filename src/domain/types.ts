@@ -147,3 +147,6 @@ export interface MessageLogEntry {
   action: string | null;
   frame: string;
 }
+
+/** A frame to be logged; its time may still be the Date it was taken as (written as ISO-8601). */
+export type NewMessageLogEntry = Omit<MessageLogEntry, 'id' | 'at'> & { at: string | Date };

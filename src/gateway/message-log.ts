@@ -1,6 +1,5 @@
 import type { Store } from '../domain/ports.js';
 import type { FrameRecord } from '../ocpp/connection.js';
-import type { MessageLogEntry } from '../domain/types.js';
 
 /**
  * The per-station OCPP message log. Frames are buffered and written in batches a few times a
@@ -53,12 +52,11 @@ export class MessageLogWriter {
       if (frames) frames.push(r);
       else byStation.set(r.stationId, [r]);
     }
-    let slice: Array<Omit<MessageLogEntry, 'id'>> = [];
+    // The records go as they are: the store writes their Date as ISO-8601 text.
+    let slice: FrameRecord[] = [];
     let stations = 0;
     for (const frames of byStation.values()) {
-      for (const r of frames) {
-        slice.push({ stationId: r.stationId, at: r.at.toISOString(), direction: r.direction, messageType: r.messageType, messageId: r.messageId, action: r.action, frame: r.frame });
-      }
+      for (const r of frames) slice.push(r);
       stations += 1;
       if (stations >= MessageLogWriter.sliceStations || slice.length >= MessageLogWriter.sliceFrames) {
         await this.store.appendMessageLog(slice);
