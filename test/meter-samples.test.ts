@@ -93,6 +93,24 @@ describe.each(testDatabases)('meter readings in the store (%s)', (kind) => {
     expect(await s.meterReadings({ stationId: 'CP-2', limit: 12 })).toEqual([]);
   });
 
+  it("writes the transaction's energy register to its row within a second, and a store opened after a crash raises it from the stored readings", async () => {
+    const s = await open();
+    const { transaction } = await s.startTransaction({ stationId: 'CP-1', connectorId: 1, idTag: 'T', startTime: '2026-01-01T00:00:00.000Z', meterStart: 100, reservationId: null, authorization: 'Accepted' });
+    await s.addMeterReadings(meterValues('2026-01-01T00:05:00.000Z', 500, transaction.id));
+    await s.addMeterReadings(meterValues('2026-01-01T00:10:00.000Z', 1200, transaction.id));
+    // Readers see it at once; the row has it within a second.
+    expect(await s.getTransaction(transaction.id)).toMatchObject({ lastMeterWh: 1200, energyWh: 1100 });
+    const row = () => s.db.selectFrom('transactions').select('last_meter_wh').where('id', '=', transaction.id).executeTakeFirstOrThrow();
+    const deadline = Date.now() + 3000;
+    while (Number((await row()).last_meter_wh) !== 1200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(Number((await row()).last_meter_wh)).toBe(1200);
+    // A process that died before writing it: the row shows an older register.
+    await s.db.updateTable('transactions').set({ last_meter_wh: 500 }).where('id', '=', transaction.id).execute();
+    await s.close();
+    const reopened = await open();
+    expect(await reopened.getTransaction(transaction.id)).toMatchObject({ lastMeterWh: 1200, energyWh: 1100 });
+  });
+
   it("keeps the transaction's latest energy register from new readings only, and finds readings by transaction", async () => {
     const s = await open();
     const { transaction } = await s.startTransaction({ stationId: 'CP-1', connectorId: 1, idTag: 'T', startTime: '2026-01-01T00:00:00.000Z', meterStart: 0, reservationId: null, authorization: 'Accepted' });
