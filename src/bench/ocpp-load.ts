@@ -99,14 +99,24 @@ function percentile(sorted: number[], p: number): number {
  */
 function runLoadgen(task: LoadTask, usage: () => { cpuMicros: number }, onPhase?: (phase: LoadPhase) => void): Promise<{ result: LoadResult; cpuMicros: number }> {
   return new Promise((resolve, reject) => {
-    let cpuFrom = usage().cpuMicros;
+    // Read inside event handlers: a server that died must fail the run, not throw out of a handler.
+    let gone: Error | undefined;
+    const cpuNow = (): number => {
+      try {
+        return usage().cpuMicros;
+      } catch (err) {
+        gone ??= new Error(`the measured server process is gone: ${(err as Error).message}`);
+        return Number.NaN;
+      }
+    };
+    let cpuFrom = cpuNow();
     let cpuTo: number | undefined;
     // Only a storm has phases to announce, on an IPC channel.
     const storm = task.scenario === 'storm';
     const child = spawn(process.execPath, [here('./loadgen.js'), JSON.stringify(task)], { stdio: storm ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'] });
     child.on('message', (phase: LoadPhase) => {
-      if (phase === 'storm') cpuFrom = usage().cpuMicros;
-      if (phase === 'done') cpuTo = usage().cpuMicros;
+      if (phase === 'storm') cpuFrom = cpuNow();
+      if (phase === 'done') cpuTo = cpuNow();
       onPhase?.(phase);
     });
     let out = '';
@@ -119,9 +129,11 @@ function runLoadgen(task: LoadTask, usage: () => { cpuMicros: number }, onPhase?
     // 'close', not 'exit': it comes after the last of stdout and of the phases sent.
     child.on('close', (code) => {
       clearTimeout(deadline);
-      if (code !== 0) reject(new Error(`load generator failed (${code}): ${err.slice(-2000)}`));
+      const cpuEnd = cpuTo ?? cpuNow();
+      if (gone) reject(gone);
+      else if (code !== 0) reject(new Error(`load generator failed (${code}): ${err.slice(-2000)}`));
       else if (storm && cpuTo === undefined) reject(new Error('the load generator did not announce the end of the storm'));
-      else resolve({ result: JSON.parse(out) as LoadResult, cpuMicros: (cpuTo ?? usage().cpuMicros) - cpuFrom });
+      else resolve({ result: JSON.parse(out) as LoadResult, cpuMicros: cpuEnd - cpuFrom });
     });
   });
 }
@@ -175,124 +187,135 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
   // weighs on the figures; it is dropped afterwards.
   const scratch = o.db && /^postgres(ql)?:\/\//.test(o.db) ? await createScratchDatabase(o.db) : null;
   const db = scratch?.url ?? o.db ?? `sqlite:${join(dir, 'bench.db')}`;
-  const server = await startServerProcess(['--config', config, '--db', db], {}, { apiPort: o.apiPort });
-  const ocppUrl = o.tls ? `wss://127.0.0.1:${tlsPort}/ocpp` : server.ocppUrl;
-  // The card the bench stations start their transactions with.
-  const tag = await fetch(`${server.httpUrl}/api/v1/id-tags`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ idTag: 'BENCH', status: 'Accepted' }) });
-  if (!tag.ok) throw new Error(`could not create the bench id tag: HTTP ${tag.status}`);
-  await new Promise((r) => setTimeout(r, 500));
-  const idle = server.usage();
-  // A storm's figures are those of its storm phase, from the first connection until every station
-  // is in (not the load generator dropping them all at the end, reported on its own); any other
-  // run's, of the whole run.
-  let phase: LoadPhase | 'whole run' = 'whole run';
-  const measuredPhase = o.scenario === 'storm' ? 'storm' : 'whole run';
-  let peakRss = idle.rssBytes;
-  const rssProbe = setInterval(() => {
-    try {
-      if (phase === measuredPhase) peakRss = Math.max(peakRss, server.usage().rssBytes);
-    } catch {
-      /* the server is gone */
-    }
-  }, 250);
-  // /healthz is probed from this process, which is idle while the load generator runs: a probe
-  // inside the load generator would also time that process's own stalls under 10,000 sockets.
-  // Probes alternate between a kept-alive connection (a load balancer's) and a new connection each
-  // time (an orchestrator's liveness probe), which also waits for the server to accept and read it.
-  // With --api-port both go to the API's port, and a third kind to the OCPP port, where the
-  // chargers' connections are.
-  let probing = o.scenario === 'storm';
-  type ProbeKind = 'keptAlive' | 'newConnection' | 'ocppPort';
-  const kinds: ProbeKind[] = o.apiPort ? ['keptAlive', 'newConnection', 'ocppPort'] : ['keptAlive', 'newConnection'];
-  const healthzMaxMs: Record<ProbeKind, Map<LoadPhase | 'whole run', number>> = { keptAlive: new Map(), newConnection: new Map(), ocppPort: new Map() };
-  const probe = (async () => {
-    for (let i = 0; probing; i++) {
-      const kind = kinds[i % kinds.length]!;
-      const startPhase = phase;
-      const start = performance.now();
+  // Whatever happens below, the server is stopped and the scratch database and files removed:
+  // a run that failed midway once left its PostgreSQL database behind.
+  const servers: Array<{ stop(): Promise<void> }> = [];
+  const measure = async (): Promise<OcppLoadReport> => {
+    const server = await startServerProcess(['--config', config, '--db', db], {}, { apiPort: o.apiPort });
+    servers.push(server);
+    const ocppUrl = o.tls ? `wss://127.0.0.1:${tlsPort}/ocpp` : server.ocppUrl;
+    // The card the bench stations start their transactions with.
+    const tag = await fetch(`${server.httpUrl}/api/v1/id-tags`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ idTag: 'BENCH', status: 'Accepted' }) });
+    if (!tag.ok) throw new Error(`could not create the bench id tag: HTTP ${tag.status}`);
+    await new Promise((r) => setTimeout(r, 500));
+    const idle = server.usage();
+    // A storm's figures are those of its storm phase, from the first connection until every station
+    // is in (not the load generator dropping them all at the end, reported on its own); any other
+    // run's, of the whole run.
+    let phase: LoadPhase | 'whole run' = 'whole run';
+    const measuredPhase = o.scenario === 'storm' ? 'storm' : 'whole run';
+    let peakRss = idle.rssBytes;
+    const rssProbe = setInterval(() => {
       try {
-        if (kind === 'keptAlive') await fetch(`${server.httpUrl}/healthz`, { signal: AbortSignal.timeout(30_000) });
-        else await getOnNewConnection(`${kind === 'ocppPort' ? server.ocppHttpUrl : server.httpUrl}/healthz`, 30_000);
+        if (phase === measuredPhase) peakRss = Math.max(peakRss, server.usage().rssBytes);
       } catch {
-        /* a refused or timed-out probe counts with the time it took */
+        /* the server is gone */
       }
-      const ms = performance.now() - start;
-      // A probe that spans the start or the end of a phase counts in both.
-      for (const p of new Set([startPhase, phase])) healthzMaxMs[kind].set(p, Math.max(healthzMaxMs[kind].get(p) ?? 0, ms));
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  })();
-  const healthzMax = (p: LoadPhase | 'whole run') => round(Math.max(healthzMaxMs.keptAlive.get(p) ?? 0, healthzMaxMs.newConnection.get(p) ?? 0));
-  // The runtime figures are those of the phase measured: scraped as it begins and as it ends.
-  let metricsBefore: Promise<string | null> = measuredPhase === 'whole run' ? scrapeMetrics(server.httpUrl) : Promise.resolve(null);
-  let metricsAfter: Promise<string | null> | undefined;
-  const { result, cpuMicros: serverCpuMicros } = await runLoadgen({ ...task(ocppUrl), tlsCiphers: o.tls ? certificate.stationCipher : undefined }, server.usage, (next) => {
-    // The end of a storm, every station connected, is its peak whatever the probe's period missed.
-    if (next === 'done') peakRss = Math.max(peakRss, server.usage().rssBytes);
-    if (next === measuredPhase) metricsBefore = scrapeMetrics(server.httpUrl);
-    if (phase === measuredPhase && next !== measuredPhase) metricsAfter = scrapeMetrics(server.httpUrl);
-    phase = next;
-  });
-  probing = false;
-  await probe;
-  clearInterval(rssProbe);
-  const runtime = serverRuntimeFigures(await metricsBefore, await (metricsAfter ?? scrapeMetrics(server.httpUrl)));
-  await server.stop();
-  await scratch?.drop();
-  rmSync(dir, { recursive: true, force: true });
+    }, 250);
+    // /healthz is probed from this process, which is idle while the load generator runs: a probe
+    // inside the load generator would also time that process's own stalls under 10,000 sockets.
+    // Probes alternate between a kept-alive connection (a load balancer's) and a new connection each
+    // time (an orchestrator's liveness probe), which also waits for the server to accept and read it.
+    // With --api-port both go to the API's port, and a third kind to the OCPP port, where the
+    // chargers' connections are.
+    let probing = o.scenario === 'storm';
+    type ProbeKind = 'keptAlive' | 'newConnection' | 'ocppPort';
+    const kinds: ProbeKind[] = o.apiPort ? ['keptAlive', 'newConnection', 'ocppPort'] : ['keptAlive', 'newConnection'];
+    const healthzMaxMs: Record<ProbeKind, Map<LoadPhase | 'whole run', number>> = { keptAlive: new Map(), newConnection: new Map(), ocppPort: new Map() };
+    const probe = (async () => {
+      for (let i = 0; probing; i++) {
+        const kind = kinds[i % kinds.length]!;
+        const startPhase = phase;
+        const start = performance.now();
+        try {
+          if (kind === 'keptAlive') await fetch(`${server.httpUrl}/healthz`, { signal: AbortSignal.timeout(30_000) });
+          else await getOnNewConnection(`${kind === 'ocppPort' ? server.ocppHttpUrl : server.httpUrl}/healthz`, 30_000);
+        } catch {
+          /* a refused or timed-out probe counts with the time it took */
+        }
+        const ms = performance.now() - start;
+        // A probe that spans the start or the end of a phase counts in both.
+        for (const p of new Set([startPhase, phase])) healthzMaxMs[kind].set(p, Math.max(healthzMaxMs[kind].get(p) ?? 0, ms));
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const healthzMax = (p: LoadPhase | 'whole run') => round(Math.max(healthzMaxMs.keptAlive.get(p) ?? 0, healthzMaxMs.newConnection.get(p) ?? 0));
+    // The runtime figures are those of the phase measured: scraped as it begins and as it ends.
+    let metricsBefore: Promise<string | null> = measuredPhase === 'whole run' ? scrapeMetrics(server.httpUrl) : Promise.resolve(null);
+    let metricsAfter: Promise<string | null> | undefined;
+    const { result, cpuMicros: serverCpuMicros } = await runLoadgen({ ...task(ocppUrl), tlsCiphers: o.tls ? certificate.stationCipher : undefined }, server.usage, (next) => {
+      // The end of a storm, every station connected, is its peak whatever the probe's period missed.
+      if (next === 'done') peakRss = Math.max(peakRss, server.usage().rssBytes);
+      if (next === measuredPhase) metricsBefore = scrapeMetrics(server.httpUrl);
+      if (phase === measuredPhase && next !== measuredPhase) metricsAfter = scrapeMetrics(server.httpUrl);
+      phase = next;
+    });
+    probing = false;
+    await probe;
+    clearInterval(rssProbe);
+    const runtime = serverRuntimeFigures(await metricsBefore, await (metricsAfter ?? scrapeMetrics(server.httpUrl)));
+    await server.stop();
 
-  const messages = result.answered + result.bootLatencies.length * 2;
-  const serverCpuUs = serverCpuMicros / Math.max(1, messages);
-  const baselineCpuUs = baselineCpuMicros / Math.max(1, baseMessages);
-  const latencies = (o.scenario === 'storm' ? result.bootLatencies : result.latencies).sort((a, b) => a - b);
-  const baseLatencies = (o.scenario === 'storm' ? baseResult.bootLatencies : baseResult.latencies).sort((a, b) => a - b);
-  const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
-  return {
-    scenario: o.scenario,
-    stations: o.stations,
-    durationS: round(result.durationS),
-    messagesPerSecond: round((o.scenario === 'storm' ? messages : result.answered) / Math.max(0.001, result.durationS), 1),
-    latencyMs: { p50: round(percentile(latencies, 0.5)), p99: round(percentile(latencies, 0.99)), max: round(latencies.at(-1) ?? 0) },
-    // The same load against the bare server: what the load generator and the loopback add on their own.
-    baselineLatencyMs: { p50: round(percentile(baseLatencies, 0.5)), p99: round(percentile(baseLatencies, 0.99)), max: round(baseLatencies.at(-1) ?? 0) },
-    serverCpuUsPerMessage: round(serverCpuUs, 1),
-    baselineCpuUsPerMessage: round(baselineCpuUs, 1),
-    cpuRatioToBaseline: round(serverCpuUs / Math.max(0.001, baselineCpuUs)),
-    rssBytesPerStation: Math.round((peakRss - idle.rssBytes) / o.stations),
-    failures: result.failures,
-    failureReasons: result.failureReasons,
-    ...(o.scenario === 'storm' ? { acceptedAfterS: acceptedQuantiles(result.acceptedAtS) } : {}),
-    ...(o.scenario === 'storm'
-      ? {
-          allAcceptedAfterS: result.allAcceptedAfterS === null ? null : round(result.allAcceptedAfterS),
-          healthzMaxMs: healthzMax(measuredPhase),
-          healthzKeptAliveMaxMs: round(healthzMaxMs.keptAlive.get(measuredPhase) ?? 0),
-          healthzNewConnectionMaxMs: round(healthzMaxMs.newConnection.get(measuredPhase) ?? 0),
-          ...(o.apiPort ? { healthzOcppPortMaxMs: round(healthzMaxMs.ocppPort.get(measuredPhase) ?? 0) } : {}),
-          // After the storm the load generator drops every connection at once: not the storm, but
-          // a central system should stay responsive then too.
-          teardownHealthzMaxMs: healthzMax('done'),
-        }
-      : {}),
-    loadgenCpuPct: result.loadgenCpuPct,
-    serverRuntime: runtime,
-    database: db.startsWith('sqlite:') ? 'sqlite' : 'postgres',
-    tls: o.tls,
-    apiPort: o.apiPort,
-    tlsKey: o.tls ? o.tlsKey : null,
-    ...(o.tls ? { tlsCipher: result.tlsCipher } : {}),
-    retriedUpgrades: result.retries,
-    reconnect: o.reconnect,
-    ...(o.reconnect
-      ? {
-          provisionedAfterS: typeof result.provisionedAfterS === 'number' ? round(result.provisionedAfterS) : null,
-          provisioningFailures: result.provisioningFailures,
-          provisioningFailureReasons: result.provisioningFailureReasons,
-          provisioningHealthzMaxMs: healthzMax('provisioning'),
-          outageHealthzMaxMs: healthzMax('outage'),
-        }
-      : {}),
+    const messages = result.answered + result.bootLatencies.length * 2;
+    const serverCpuUs = serverCpuMicros / Math.max(1, messages);
+    const baselineCpuUs = baselineCpuMicros / Math.max(1, baseMessages);
+    const latencies = (o.scenario === 'storm' ? result.bootLatencies : result.latencies).sort((a, b) => a - b);
+    const baseLatencies = (o.scenario === 'storm' ? baseResult.bootLatencies : baseResult.latencies).sort((a, b) => a - b);
+    const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+    return {
+      scenario: o.scenario,
+      stations: o.stations,
+      durationS: round(result.durationS),
+      messagesPerSecond: round((o.scenario === 'storm' ? messages : result.answered) / Math.max(0.001, result.durationS), 1),
+      latencyMs: { p50: round(percentile(latencies, 0.5)), p99: round(percentile(latencies, 0.99)), max: round(latencies.at(-1) ?? 0) },
+      // The same load against the bare server: what the load generator and the loopback add on their own.
+      baselineLatencyMs: { p50: round(percentile(baseLatencies, 0.5)), p99: round(percentile(baseLatencies, 0.99)), max: round(baseLatencies.at(-1) ?? 0) },
+      serverCpuUsPerMessage: round(serverCpuUs, 1),
+      baselineCpuUsPerMessage: round(baselineCpuUs, 1),
+      cpuRatioToBaseline: round(serverCpuUs / Math.max(0.001, baselineCpuUs)),
+      rssBytesPerStation: Math.round((peakRss - idle.rssBytes) / o.stations),
+      failures: result.failures,
+      failureReasons: result.failureReasons,
+      ...(o.scenario === 'storm' ? { acceptedAfterS: acceptedQuantiles(result.acceptedAtS) } : {}),
+      ...(o.scenario === 'storm'
+        ? {
+            allAcceptedAfterS: result.allAcceptedAfterS === null ? null : round(result.allAcceptedAfterS),
+            healthzMaxMs: healthzMax(measuredPhase),
+            healthzKeptAliveMaxMs: round(healthzMaxMs.keptAlive.get(measuredPhase) ?? 0),
+            healthzNewConnectionMaxMs: round(healthzMaxMs.newConnection.get(measuredPhase) ?? 0),
+            ...(o.apiPort ? { healthzOcppPortMaxMs: round(healthzMaxMs.ocppPort.get(measuredPhase) ?? 0) } : {}),
+            // After the storm the load generator drops every connection at once: not the storm, but
+            // a central system should stay responsive then too.
+            teardownHealthzMaxMs: healthzMax('done'),
+          }
+        : {}),
+      loadgenCpuPct: result.loadgenCpuPct,
+      serverRuntime: runtime,
+      database: db.startsWith('sqlite:') ? 'sqlite' : 'postgres',
+      tls: o.tls,
+      apiPort: o.apiPort,
+      tlsKey: o.tls ? o.tlsKey : null,
+      ...(o.tls ? { tlsCipher: result.tlsCipher } : {}),
+      retriedUpgrades: result.retries,
+      reconnect: o.reconnect,
+      ...(o.reconnect
+        ? {
+            provisionedAfterS: typeof result.provisionedAfterS === 'number' ? round(result.provisionedAfterS) : null,
+            provisioningFailures: result.provisioningFailures,
+            provisioningFailureReasons: result.provisioningFailureReasons,
+            provisioningHealthzMaxMs: healthzMax('provisioning'),
+            outageHealthzMaxMs: healthzMax('outage'),
+          }
+        : {}),
+    };
   };
+  try {
+    return await measure();
+  } finally {
+    for (const server of servers) await server.stop();
+    await scratch?.drop().catch((err: Error) => console.error(`could not drop the scratch database: ${err.message}`));
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The machine, for the table in docs/benchmarks.md. */
