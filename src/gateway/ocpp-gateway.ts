@@ -108,7 +108,9 @@ export class OcppGateway {
   /** The checks that need no lookup happen at once; the admission itself waits its turn in the queue. */
   private handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const { log, metrics } = this.deps;
-    socket.on('error', () => socket.destroy());
+    // Not a closure: one made here would keep this call's scope, the upgrade request with its
+    // headers among it, for as long as the station stays connected (about 1 KB each).
+    socket.on('error', destroyOnError);
     const reject = (status: number, reason: string, headers?: Record<string, string>) => {
       metrics.rejectedUpgrades.inc({ status: String(status) });
       // The peer address is a system call (getpeername): only asked for when it is logged.
@@ -186,7 +188,7 @@ export class OcppGateway {
       rateLimitBurst: this.opts.rateLimit.burst,
       maxBadFrames: this.opts.maxBadFrames,
       pingIntervalMs: this.opts.pingIntervalS * 1000,
-      log: log.child({ stationId }),
+      log: new StationLog(log, stationId),
     });
     const previous = registry.set(connection);
     if (previous) {
@@ -213,6 +215,35 @@ export class OcppGateway {
   close(): void {
     for (const connection of this.deps.registry.all()) connection.close(1001, 'central system shutting down');
     this.wss.close();
+  }
+}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+/**
+ * A station's logger, made when it first logs: a pino child builds its own set of bound level
+ * functions, about half a KB for every connected station, and most stations never log.
+ */
+class StationLog {
+  private child: Logger | undefined;
+
+  constructor(
+    private readonly parent: Logger,
+    private readonly stationId: string,
+  ) {}
+
+  private get log(): Logger {
+    return (this.child ??= this.parent.child({ stationId: this.stationId }));
+  }
+
+  warn(obj: object, msg: string): void {
+    this.log.warn(obj, msg);
+  }
+
+  debug(obj: object, msg: string): void {
+    this.log.debug(obj, msg);
   }
 }
 

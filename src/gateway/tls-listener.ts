@@ -33,19 +33,24 @@ export class PacedTlsListener extends PacedListener {
   protected firstStep(socket: Socket, done: () => void): void {
     const tls = new TLSSocket(socket, { isServer: true, secureContext: this.tlsOptions.secureContext, requestCert: false, rejectUnauthorized: false });
     const giveUpTimer = setTimeout(() => tls.destroy(), this.tlsOptions.handshakeTimeoutMs);
+    const onError = () => {
+      end();
+      tls.destroy();
+    };
     const end = () => {
       clearTimeout(giveUpTimer);
+      // Nothing of the handshake stays attached to a connection that lives on.
+      tls.off('close', end);
+      tls.off('error', onError);
       done();
     };
     tls.once('secure', () => {
       end();
-      // The documented way to give an HTTP server a connection it did not accept itself.
+      // The documented way to give an HTTP server a connection it did not accept itself (which
+      // handles its errors from here on).
       this.http.emit('connection', tls);
     });
-    tls.once('error', () => {
-      end();
-      tls.destroy();
-    });
+    tls.once('error', onError);
     tls.once('close', end);
   }
 }
