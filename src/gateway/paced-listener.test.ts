@@ -1,30 +1,8 @@
 import { createServer as createHttpServer, get as httpGet, type Server as HttpServer } from 'node:http';
-import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PacedPlainListener } from './paced-listener.js';
-
-/**
- * `count` TCP connections that arrive together, as in a storm: accepted (paused) by a listener of
- * the test's, whose server-side sockets can then be given to the paced listener at once.
- */
-async function connectedTogether(count: number): Promise<{ clients: Socket[]; accepted: Socket[]; close: () => void }> {
-  const accepted: Socket[] = [];
-  const tcp = createNetServer({ pauseOnConnect: true }, (socket) => accepted.push(socket));
-  await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
-  const port = (tcp.address() as AddressInfo).port;
-  const clients = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<Socket>((resolve, reject) => {
-          const socket = connect(port, '127.0.0.1', () => resolve(socket));
-          socket.on('error', reject);
-        }),
-    ),
-  );
-  while (accepted.length < count) await new Promise((r) => setImmediate(r));
-  return { clients, accepted, close: () => tcp.close() };
-}
+import { connectedTogether } from '../../test/helpers/sockets.js';
 
 /** Sends a GET on a raw client socket and resolves with the whole response once the server closes it. */
 function rawGet(socket: Socket, path: string): Promise<string> {

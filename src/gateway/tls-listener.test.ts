@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { get as httpsGet, Agent } from 'node:https';
-import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, createSecureContext } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PacedTlsListener } from './tls-listener.js';
+import { connectedTogether } from '../../test/helpers/sockets.js';
 
 const fixtures = new URL('../../test/fixtures/tls/', import.meta.url);
 const cert = readFileSync(new URL('server.crt', fixtures));
@@ -23,29 +23,6 @@ function get(port: number, agent: Agent | false = false, createConnection?: () =
     });
     req.on('error', reject);
   });
-}
-
-/**
- * `count` TCP connections that arrive together, as in a storm: accepted (paused) by a listener of
- * the test's, whose server-side sockets can then be given to the TLS listener at once.
- */
-async function connectedTogether(count: number): Promise<{ clients: Socket[]; accepted: Socket[]; port: number; close: () => void }> {
-  const accepted: Socket[] = [];
-  const tcp = createNetServer({ pauseOnConnect: true }, (socket) => accepted.push(socket));
-  await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
-  const port = (tcp.address() as AddressInfo).port;
-  const clients = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<Socket>((resolve, reject) => {
-          const socket = connect(port, '127.0.0.1', () => resolve(socket));
-          socket.on('error', reject);
-        }),
-    ),
-  );
-  while (accepted.length < count) await new Promise((r) => setImmediate(r));
-  return { clients, accepted, port, close: () => tcp.close() };
 }
 
 describe('PacedTlsListener', () => {
