@@ -255,7 +255,7 @@ export class KyselyStore implements Store {
    * that stopped without writing its noted registers (killed, or the machine lost power) left out.
    */
   private async raiseEnergyOfOpenTransactions(): Promise<void> {
-    const open = await this.db.selectFrom('transactions').select(['id', 'station_id', 'connector_id', 'start_time']).where('stop_time', 'is', null).execute();
+    const open = await this.db.selectFrom('transactions').select(['id', 'station_id', 'connector_id']).where('stop_time', 'is', null).execute();
     for (const t of open) {
       // The station's samples newest first (its index), the last few of this transaction: the
       // register is in nearly every sample, and the latest is the one a raise keeps.
