@@ -5,9 +5,10 @@
  * with an IPC channel it sends the parent each `LoadPhase` of a reconnect storm as it begins, so
  * that the parent can time the server over the phase measured only.
  */
-import type { Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { TLSSocket } from 'node:tls';
+import { Duplex } from 'node:stream';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
 
 export interface LoadTask {
@@ -25,6 +26,8 @@ export interface LoadTask {
   password?: string;
   /** wss: the cipher suites the stations offer, over TLS 1.2 (OpenSSL names, colon-separated). */
   tlsCiphers?: string;
+  /** wss: a round trip of this many ms between each station and the server (half each way), as on a mobile network. */
+  rttMs?: number;
   /**
    * storm: the stations are known to the server already. They are brought in and booted first
    * (provisioning), all lose their connection at once (outage), then all reconnect at once (the
@@ -82,6 +85,37 @@ const meterValue = (i: number, transactionId: number | undefined) => ({
   ],
 });
 
+/**
+ * A TLS connection over a link that delays everything by `oneWayMs` in each direction: loopback
+ * with the round trips of a mobile network (the kernel's netem is not available here). The TCP
+ * connection itself opens at once; every TLS flight and WebSocket frame after it waits.
+ */
+function delayedTlsConnect(oneWayMs: number) {
+  return (options: ConnectionOptions): TLSSocket => {
+    const raw = netConnect({ host: options.host ?? '127.0.0.1', port: options.port! });
+    const link = new Duplex({
+      read() {},
+      write(chunk, _encoding, done) {
+        setTimeout(() => raw.write(chunk), oneWayMs);
+        done();
+      },
+      final(done) {
+        setTimeout(() => raw.end(), oneWayMs);
+        done();
+      },
+      destroy(err, done) {
+        raw.destroy();
+        done(err);
+      },
+    });
+    raw.on('data', (chunk) => setTimeout(() => link.push(chunk), oneWayMs));
+    raw.on('end', () => setTimeout(() => link.push(null), oneWayMs));
+    raw.on('error', (err) => link.destroy(err));
+    raw.on('close', () => setTimeout(() => link.destroy(), oneWayMs));
+    return tlsConnect({ ...options, socket: link });
+  };
+}
+
 class Station {
   ws?: WebSocket;
   private seq = 0;
@@ -91,6 +125,7 @@ class Station {
     private readonly url: string,
     private readonly password?: string,
     private readonly tlsCiphers?: string,
+    private readonly rttMs = 0,
   ) {}
 
   /** Resolves with the upgrade response's socket (a TLSSocket on wss), once the connection is open. */
@@ -99,7 +134,9 @@ class Station {
       const headers: Record<string, string> = this.password ? { authorization: `Basic ${Buffer.from(`${this.id}:${this.password}`).toString('base64')}` } : {};
       // The benchmark's TLS listener uses the test certificate: trust is not what is measured.
       // Each connection is a full TLS handshake (no session resumption), as after a charger reboots.
-      const tls = this.tlsCiphers ? { ciphers: this.tlsCiphers, maxVersion: 'TLSv1.2' as const } : {};
+      const tls = this.tlsCiphers
+        ? { ciphers: this.tlsCiphers, maxVersion: 'TLSv1.2' as const, ...(this.rttMs > 0 ? { createConnection: delayedTlsConnect(this.rttMs / 2) } : {}) }
+        : {};
       const ws = new WebSocket(`${this.url}/${this.id}`, 'ocpp1.6', { perMessageDeflate: false, handshakeTimeout: 30000, headers, rejectUnauthorized: false, ...tls });
       this.ws = ws;
       let socket: Socket;
@@ -172,7 +209,7 @@ export async function runLoad(task: LoadTask, announce: (phase: LoadPhase) => vo
   // The load generator's own CPU is reported over the phase measured (a reconnect storm: the storm).
   let cpu0 = process.cpuUsage();
   let measuredSince = t0;
-  const stations = Array.from({ length: task.stations }, (_, i) => new Station(`${task.prefix}${i}`, task.url, task.password, task.tlsCiphers));
+  const stations = Array.from({ length: task.stations }, (_, i) => new Station(`${task.prefix}${i}`, task.url, task.password, task.tlsCiphers, task.rttMs));
   const result: LoadResult = { ...emptyTally(), answered: 0, durationS: 0, latencies: [], allAcceptedAfterS: null, loadgenCpuPct: 0 };
 
   /**

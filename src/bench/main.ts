@@ -16,6 +16,8 @@ const program = new Command('ampyard-bench')
   .option('--reconnect', 'storm: the stations are known already; provision them, drop every connection at once, and measure their reconnect')
   .option('--db <url>', 'database of the server (default: a fresh SQLite file); e.g. postgres://postgres@127.0.0.1:5432/test')
   .option('--api-port', "the server's API on a port of its own (config apiPort): /healthz is probed there, and also on new connections to the OCPP port")
+  .option('--rtt <ms>', 'with --tls: each station is this many ms of round trip away from the server (a delayed link in the load generator)', (v) => Number.parseInt(v, 10), 0)
+  .option('--set <key=value...>', "a top-level key of the server's configuration for this run, e.g. --set maxConcurrentHandshakes=32")
   .option('--no-docs', 'do not add a row to docs/benchmarks.md')
   .option('--iterations <n>', 'rounds to time (rebalance: default 2000; planner-replan: 30)', (v) => Number.parseInt(v, 10))
   .option('--stations <n>', 'stations (rebalance: connectors; planner-replan: plugged-in vehicles)', (v) => Number.parseInt(v, 10))
@@ -59,6 +61,19 @@ switch (o.scenario) {
       console.error('--rounds takes a whole number from 1, and more than 1 only for steady and saturate');
       process.exit(2);
     }
+    if (!Number.isInteger(o.rtt) || o.rtt < 0 || (o.rtt > 0 && !o.tls)) {
+      console.error('--rtt takes a whole number of milliseconds, and needs --tls');
+      process.exit(2);
+    }
+    const serverConfig: Record<string, string> = {};
+    for (const pair of (o.set as string[] | undefined) ?? []) {
+      const match = /^([A-Za-z][A-Za-z0-9]*)=(.+)$/.exec(pair);
+      if (!match) {
+        console.error(`--set takes key=value with a top-level configuration key, got "${pair}"`);
+        process.exit(2);
+      }
+      serverConfig[match[1]!] = match[2]!;
+    }
     const runOnce = () =>
       ocppLoadBench({
         scenario: o.scenario,
@@ -70,6 +85,8 @@ switch (o.scenario) {
         reconnect: Boolean(o.reconnect),
         db: o.db,
         apiPort: Boolean(o.apiPort),
+        rttMs: o.rtt,
+        serverConfig,
       });
     // The machine's speed drifts over minutes, and the bare server and Ampyard run one after the
     // other: alternating them over several rounds and taking the median ratio steadies the figure.
@@ -93,7 +110,7 @@ switch (o.scenario) {
           ? `; provisioning before the outage: ${report.provisionedAfterS === null ? `${report.provisioningFailures} failures` : `all booted after ${report.provisionedAfterS} s`}, /healthz max ${report.provisioningHealthzMaxMs} ms; in the outage ${report.outageHealthzMaxMs} ms`
           : '');
       addLogRow(
-        `| ${new Date().toISOString().slice(0, 10)} | ${commit} | \`npm run bench -- --scenario ${report.scenario} --stations ${report.stations}${o.scenario === 'storm' ? '' : ` --duration ${o.duration}`}${o.scenario === 'steady' ? ` --interval ${o.interval}` : ''}${o.rounds > 1 ? ` --rounds ${o.rounds}` : ''}${o.reconnect ? ' --reconnect' : ''}${o.apiPort ? ' --api-port' : ''}${o.tls ? ` --tls --tls-key ${o.tlsKey}` : ''}${o.db ? ' --db …' : ''}\` (${report.database}; ${machineDescription()}) | ${figures} |\n`,
+        `| ${new Date().toISOString().slice(0, 10)} | ${commit} | \`npm run bench -- --scenario ${report.scenario} --stations ${report.stations}${o.scenario === 'storm' ? '' : ` --duration ${o.duration}`}${o.scenario === 'steady' ? ` --interval ${o.interval}` : ''}${o.rounds > 1 ? ` --rounds ${o.rounds}` : ''}${o.reconnect ? ' --reconnect' : ''}${o.apiPort ? ' --api-port' : ''}${o.rtt > 0 ? ` --rtt ${o.rtt}` : ''}${Object.entries(serverConfig).map(([k, v]) => ` --set ${k}=${v}`).join('')}${o.tls ? ` --tls --tls-key ${o.tlsKey}` : ''}${o.db ? ' --db …' : ''}\` (${report.database}; ${machineDescription()}) | ${figures} |\n`,
       );
     }
     break;

@@ -24,6 +24,10 @@ export interface OcppLoadOptions {
   db?: string;
   /** The server serves its API (and the /healthz probed) on a port of its own, not the OCPP port. */
   apiPort: boolean;
+  /** --tls: a round trip of this many ms between each station and the server (0: loopback's). */
+  rttMs: number;
+  /** Top-level keys of the server's configuration, set for this run (e.g. maxConcurrentHandshakes). */
+  serverConfig: Record<string, string>;
 }
 
 export type TlsKey = 'ecdsa' | 'rsa';
@@ -60,6 +64,8 @@ export interface OcppLoadReport {
   /** --api-port: the API has a port of its own; then also the slowest /healthz on a new connection to the OCPP port. */
   apiPort: boolean;
   healthzOcppPortMaxMs?: number;
+  rttMs: number;
+  serverConfig: Record<string, string>;
   teardownHealthzMaxMs?: number;
   outageHealthzMaxMs?: number;
   failureReasons: Record<string, number>;
@@ -156,6 +162,7 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
     prefix: 'BENCH-',
     password: o.tls ? 'bench-password-0123' : undefined,
     reconnect: o.reconnect,
+    ...(o.rttMs > 0 ? { rttMs: o.rttMs } : {}),
   });
   const certificate = tlsCertificates[o.tlsKey];
 
@@ -180,6 +187,7 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
       '  burst: 100000',
       'smartCharging:',
       '  verifyProfiles: false',
+      ...Object.entries(o.serverConfig).map(([key, value]) => `${key}: ${value}`),
       ...(o.tls ? ['tls:', `  port: ${tlsPort}`, `  certFile: ${join(certDir, certificate.certFile)}`, `  keyFile: ${join(certDir, certificate.keyFile)}`] : []),
     ].join('\n'),
   );
@@ -294,6 +302,8 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
       database: db.startsWith('sqlite:') ? 'sqlite' : 'postgres',
       tls: o.tls,
       apiPort: o.apiPort,
+      rttMs: o.rttMs,
+      serverConfig: o.serverConfig,
       tlsKey: o.tls ? o.tlsKey : null,
       ...(o.tls ? { tlsCipher: result.tlsCipher } : {}),
       retriedUpgrades: result.retries,
