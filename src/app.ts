@@ -166,7 +166,7 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
     tlsListener = new PacedTlsListener(overTls, {
       secureContext: createSecureContext({ cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), minVersion: 'TLSv1.2' }),
       concurrency: config.maxConcurrentHandshakes,
-      placeMs: 1000,
+      placeMs: config.handshakePlaceMs,
       // As a charger on a slow mobile link may need, well short of Node's default of 120 s.
       handshakeTimeoutMs: 30_000,
     });
