@@ -18,15 +18,19 @@ function open(url: string, options: WebSocket.ClientOptions = {}): Promise<WebSo
   });
 }
 
-/** Sends one OCPP CALL and resolves with its CALLRESULT payload. */
+let calls = 0;
+
+/** Sends one OCPP CALL and resolves with its CALLRESULT payload (a CALLERROR fails). */
 function call(ws: WebSocket, action: string, payload: unknown): Promise<any> {
-  const id = `${action}-${Math.random()}`;
-  return new Promise((resolve) => {
+  // OCPP message ids are at most 36 characters.
+  const id = `call-${++calls}`;
+  return new Promise((resolve, reject) => {
     const onMessage = (data: WebSocket.RawData) => {
       const frame = JSON.parse(String(data));
       if (frame[1] !== id) return;
       ws.off('message', onMessage);
-      resolve(frame[2]);
+      if (frame[0] === 3) resolve(frame[2]);
+      else reject(new Error(`${action} answered with ${JSON.stringify(frame)}`));
     };
     ws.on('message', onMessage);
     ws.send(JSON.stringify([2, id, action, payload]));
