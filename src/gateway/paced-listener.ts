@@ -110,8 +110,8 @@ export class PacedPlainListener extends PacedListener {
   }
 
   protected firstStep(socket: Socket, done: () => void): void {
-    // A server that did not listen itself does not run Node's header timeout on what it is given:
-    // a client that never sends its request is closed here.
+    // Like the TLS handshake's time-out: a client that holds a connection open and never sends its
+    // request is closed, whatever Node's own request timeouts make of a connection without a byte.
     const giveUpTimer = setTimeout(() => socket.destroy(), this.plainOptions.firstRequestTimeoutMs);
     const end = () => {
       clearTimeout(giveUpTimer);

@@ -14,8 +14,6 @@ import type { MessageLogEntry, NewMessageLogEntry } from '../domain/types.js';
  */
 export const framesPerChunk = 1024;
 
-export type { NewMessageLogEntry };
-
 /** A frame inside a chunk's JSON: [at, direction, messageType, messageId, action, frame]. */
 type StoredFrame = [string, 'in' | 'out', number | null, string | null, string | null, string];
 
