@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -57,6 +57,32 @@ describe('SqliteCheckpointer', () => {
     const reopened = new BetterSqlite3(path, { readonly: true });
     expect(reopened.prepare('select count(*) as n from t').get()).toEqual({ n: 3000 });
     reopened.close();
+  });
+
+  it('close() asks the worker to stop and resolves once it has closed its connection, also when the files are removed meanwhile', async () => {
+    const { path, db } = database();
+    const checkpointer = new SqliteCheckpointer(path, async () => void db.pragma('wal_checkpoint(PASSIVE)'), {
+      intervalMs: 1,
+      finishWithinFrames: 64,
+      restartAfterFrames: 256,
+      forceAfterFrames: 4096,
+    });
+    await write(db, path, 200);
+    db.close();
+    // What a test's clean-up does: the directory goes while the worker may be checkpointing.
+    rmSync(join(path, '..'), { recursive: true, force: true });
+    const closing = checkpointer.close();
+    expect(checkpointer.close()).toBe(closing);
+    await closing;
+    // The worker's thread is gone: nothing holds the removed files open any more.
+    const held = readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).startsWith(path);
+      } catch {
+        return false;
+      }
+    });
+    expect(held).toEqual([]);
   });
 
   it('without it the same writes grow the log without bound (what the test above guards against)', async () => {

@@ -20,7 +20,9 @@ import { Worker } from 'node:worker_threads';
  */
 export class SqliteCheckpointer {
   private readonly worker: Worker;
+  private readonly exited: Promise<void>;
   private stopped = false;
+  private closing?: Promise<void>;
 
   private finishing = false;
 
@@ -35,6 +37,7 @@ export class SqliteCheckpointer {
   ) {
     const betterSqlite3 = createRequire(import.meta.url).resolve('better-sqlite3');
     this.worker = new Worker(CHECKPOINT_WORKER, { eval: true, workerData: { path, intervalMs: options.intervalMs, betterSqlite3 } });
+    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.on('message', (progress: { log: number; checkpointed: number }) => this.onProgress(progress));
     // The main thread's exit must not wait for it; close() ends it properly.
     this.worker.unref();
@@ -57,11 +60,22 @@ export class SqliteCheckpointer {
       .finally(() => (this.finishing = false));
   }
 
-  /** Stops the worker; a checkpoint it is in the middle of completes first (SQLite is not interrupted). */
-  async close(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    await this.worker.terminate();
+  /**
+   * Stops the worker and resolves once it has closed its connection; a checkpoint it is in the
+   * middle of completes first. The worker is asked, not terminated: a worker terminated while a
+   * SQLite call of its was failing (its database removed at the same moment, as a test's clean-up
+   * does) brought the whole process down with a V8 fatal error ("ToLocalChecked Empty MaybeLocal")
+   * as better-sqlite3 built the error. Only a worker that does not stop within 5 s is terminated.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.stopped = true;
+      this.worker.postMessage('stop');
+      const stuck = setTimeout(() => void this.worker.terminate(), 5000);
+      await this.exited;
+      clearTimeout(stuck);
+    })();
+    return this.closing;
   }
 }
 
@@ -71,6 +85,16 @@ const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.betterSqlite3);
 const db = new Database(workerData.path);
 db.pragma('busy_timeout = 1000');
+let timer;
+let stopping = false;
+// Between two ticks only (a worker runs one thing at a time): never inside a checkpoint.
+parentPort.on('message', (message) => {
+  if (message !== 'stop') return;
+  stopping = true;
+  clearTimeout(timer);
+  db.close();
+  parentPort.close();
+});
 const tick = () => {
   let behind = false;
   try {
@@ -82,7 +106,7 @@ const tick = () => {
     if (err.code !== 'SQLITE_BUSY' && err.code !== 'SQLITE_LOCKED') throw err;
   }
   // Still behind a writer that keeps appending: go on at once rather than fall further behind.
-  setTimeout(tick, behind ? 0 : workerData.intervalMs);
+  if (!stopping) timer = setTimeout(tick, behind ? 0 : workerData.intervalMs);
 };
-setTimeout(tick, workerData.intervalMs);
+timer = setTimeout(tick, workerData.intervalMs);
 `;
