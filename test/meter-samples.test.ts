@@ -1,8 +1,10 @@
+import BetterSqlite3 from 'better-sqlite3';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { testDatabases } from './helpers/csms.js';
+import { freshDatabase, testDatabases } from './helpers/csms.js';
 import { storePerTest } from './helpers/store.js';
 import type { MeterReading } from '../src/domain/types.js';
-import type { KyselyStore } from '../src/store/kysely-store.js';
+import { KyselyStore } from '../src/store/kysely-store.js';
 import { mergeSample, samplesOf } from '../src/store/meter-samples.js';
 
 const reading = (ts: string, measurand: string, value: number, extra: Partial<MeterReading> = {}): MeterReading => ({
@@ -68,15 +70,34 @@ describe.each(testDatabases)('meter readings in the store (%s)', (kind) => {
   it('a repeated MeterValues adds nothing; readings of a known instant are merged into it', async () => {
     const s = await open();
     const ts = '2026-01-01T00:00:00.000Z';
-    expect(await s.addMeterReadings(meterValues(ts, 1000))).toBe(8);
-    expect(await s.addMeterReadings(meterValues(ts, 1000))).toBe(0);
+    await s.addMeterReadings(meterValues(ts, 1000));
+    expect(await s.meterReadings({ stationId: 'CP-1', limit: 100 })).toHaveLength(8);
+    await s.addMeterReadings(meterValues(ts, 1000));
+    expect(await s.meterReadings({ stationId: 'CP-1', limit: 100 })).toHaveLength(8);
     // A StopTransaction's transactionData at the instant of the last MeterValues: only the SoC is new.
     const soc = reading(ts, 'SoC', 80, { unit: 'Percent', context: 'Transaction.End' });
-    expect(await s.addMeterReadings([meterValues(ts, 1000)[0]!, soc])).toBe(1);
+    await s.addMeterReadings([meterValues(ts, 1000)[0]!, soc]);
     const all = await s.meterReadings({ stationId: 'CP-1', limit: 100 });
     expect(all).toHaveLength(9);
     expect(all[0]).toEqual(meterValues(ts, 1000)[0]);
     expect(all.at(-1)).toEqual(soc);
+  });
+
+  it('a MeterValues repeated before the first one is folded is stored once, and merged', async () => {
+    const s = await open();
+    const ts = '2026-01-01T00:00:00.000Z';
+    const soc = reading(ts, 'SoC', 80, { unit: 'Percent' });
+    // Three writes of one instant before any read: on SQLite all three wait in the inbox together.
+    await s.addMeterReadings(meterValues(ts, 1000));
+    await s.addMeterReadings(meterValues(ts, 1000));
+    await s.addMeterReadings([meterValues(ts, 1000)[1]!, soc]);
+    await s.addMeterReadings(meterValues('2026-01-01T00:01:00.000Z', 1100));
+    const all = await s.meterReadings({ stationId: 'CP-1', limit: 100 });
+    expect(all.map((r) => [r.timestamp, r.measurand, r.phase])).toEqual([
+      ...meterValues(ts, 1000).map((r) => [ts, r.measurand, r.phase]),
+      [ts, 'SoC', null],
+      ...meterValues('2026-01-01T00:01:00.000Z', 1100).map((r) => [r.timestamp, r.measurand, r.phase]),
+    ]);
   });
 
   it('reads back in time order with measurand, time and limit filters across many instants', async () => {
@@ -149,5 +170,43 @@ describe.each(testDatabases)('meter readings in the store (%s)', (kind) => {
     const store = await stores.open();
     expect(await store.meterReadings({ stationId: 'CP-1', limit: 100 })).toEqual(old);
     expect(await store.meterReadings({ transactionId: 7, measurand: 'Power.Active.Import', limit: 100 })).toHaveLength(3);
+  });
+});
+
+describe('meter samples on SQLite: the inbox (ADR 0009)', () => {
+  it('an acknowledged MeterValues is committed before it is folded, and a process that dies before the fold loses nothing', async () => {
+    const database = await freshDatabase('sqlite');
+    const path = database.url.slice('sqlite:'.length);
+    // No fold by timer during the test: what was acknowledged must be found in the inbox alone.
+    const s = await KyselyStore.open(database.url, { sampleFoldIntervalMs: 3_600_000 });
+    try {
+      await s.createStation({ id: 'CP-1', registration: 'accepted', securityProfile: 0, createdAt: '2026-01-01T00:00:00.000Z' });
+      const { transaction } = await s.startTransaction({ stationId: 'CP-1', connectorId: 1, idTag: 'T', startTime: '2026-01-01T00:00:00.000Z', meterStart: 100, reservationId: null, authorization: 'Accepted' });
+      await s.addMeterReadings(meterValues('2026-01-01T00:05:00.000Z', 700, transaction.id));
+      await s.addMeterReadings(meterValues('2026-01-01T00:05:00.000Z', 700, transaction.id));
+      // The state a power cut would leave: what is committed, as another connection sees it.
+      const snapshot = join(path, '..', 'crashed.db');
+      const other = new BetterSqlite3(path, { readonly: true });
+      other.exec(`vacuum into '${snapshot}'`);
+      other.close();
+      const raw = new BetterSqlite3(snapshot, { readonly: true });
+      expect(raw.prepare('select count(*) as n from meter_sample_inbox').get()).toEqual({ n: 2 });
+      expect(raw.prepare('select count(*) as n from meter_samples').get()).toEqual({ n: 0 });
+      raw.close();
+      // A CSMS started on it finds the readings once, and the transaction's energy from them.
+      const restarted = await KyselyStore.open(`sqlite:${snapshot}`);
+      try {
+        expect(await restarted.meterReadings({ transactionId: transaction.id, limit: 100 })).toHaveLength(8);
+        expect(await restarted.getTransaction(transaction.id)).toMatchObject({ lastMeterWh: 700, energyWh: 600 });
+      } finally {
+        await restarted.close();
+      }
+      // The running store folds on its first read.
+      expect(await s.meterReadings({ stationId: 'CP-1', limit: 100 })).toHaveLength(8);
+      expect(await s.db.selectFrom('meter_sample_inbox').selectAll().execute()).toEqual([]);
+    } finally {
+      await s.close();
+      await database.drop();
+    }
   });
 });

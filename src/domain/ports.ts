@@ -55,8 +55,11 @@ export interface Store {
   listTransactions(q: { stationId?: string; idTag?: string; from?: string; to?: string; active?: boolean; limit: number; offset: number }): Promise<Transaction[]>;
 
   // meter values
-  /** Stores readings; duplicates (same station, connector, time, measurand, phase, location) are ignored. Returns how many were new. */
-  addMeterReadings(readings: MeterReading[]): Promise<number>;
+  /**
+   * Stores readings durably. A reading already stored (same station, connector, time, measurand,
+   * phase, location) is not stored again: reads return it once.
+   */
+  addMeterReadings(readings: MeterReading[]): Promise<void>;
   meterReadings(q: { stationId?: string; transactionId?: number; measurand?: string; from?: string; to?: string; limit: number }): Promise<MeterReading[]>;
 
   // everything else a station reports

@@ -18,6 +18,8 @@ export interface OpenedDatabase {
    * Only for use inside a group-commit operation, which holds the connection's transaction.
    */
   sqlite?: BetterSqlite3.Database;
+  /** SQLite: resolves once the checkpointer's thread has closed its connection, after `db.destroy()`. */
+  checkpointerStopped?: () => Promise<void>;
 }
 
 export interface DatabaseOptions {
@@ -62,7 +64,7 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
     if (checkpointer) sqlite.pragma('wal_autocheckpoint = 0');
     const cached = withStatementCache(sqlite, () => void checkpointer?.close());
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cached }) });
-    opened = { db, flavour: 'sqlite', description: url, sqlite: cached };
+    opened = { db, flavour: 'sqlite', description: url, sqlite: cached, checkpointerStopped: () => checkpointer?.close() ?? Promise.resolve() };
   } else {
     throw new Error(`database URL must start with sqlite: or postgres://, got "${url}"`);
   }

@@ -93,27 +93,36 @@ const vehicleFromRow = (r: Selectable<VehiclesTable>): Vehicle => ({
 });
 
 /**
- * The hot inserts of the SQLite path as SQL text for `rows` rows, made once per row count (and so
- * prepared once by the statement cache): one statement per MeterValues or per chunk of the message
- * log, without building a Kysely query for each.
+ * The message log's chunk insert as SQL text for `rows` rows, made once per row count (and so
+ * prepared once by the statement cache), without building a Kysely query for each.
  */
-const sqliteInsertText = new Map<string, string>();
-function sqliteInsert(table: 'meter_samples' | 'message_log_chunks', rows: number, returning: boolean): string {
-  const key = `${table}:${rows}:${returning}`;
-  let text = sqliteInsertText.get(key);
+const sqliteChunkInsertText = new Map<number, string>();
+function sqliteChunkInsert(rows: number): string {
+  let text = sqliteChunkInsertText.get(rows);
   if (!text) {
-    const columns = table === 'meter_samples' ? sampleColumns : messageLogColumns;
-    const tuple = `(${columns.map(() => '?').join(', ')})`;
-    text = `insert into "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) values ${Array(rows).fill(tuple).join(', ')}`;
-    // An instant already stored is not inserted again but merged; RETURNING names the new ones.
-    if (table === 'meter_samples') text += ' on conflict ("station_id", "ts", "connector_id") do nothing';
-    if (returning) text += ' returning "station_id", "connector_id", "ts"';
-    sqliteInsertText.set(key, text);
+    const tuple = `(${messageLogColumns.map(() => '?').join(', ')})`;
+    text = `insert into "message_log_chunks" (${messageLogColumns.map((c) => `"${c}"`).join(', ')}) values ${Array(rows).fill(tuple).join(', ')}`;
+    sqliteChunkInsertText.set(rows, text);
   }
   return text;
 }
+
+/**
+ * The SQLite path of samples (ADR 0009): a MeterValues lands in meter_sample_inbox, a table
+ * appended to at its end, and is folded into meter_samples in bulk, where an instant already stored
+ * is merged rather than inserted again.
+ */
+const sampleColumnList = '"station_id", "connector_id", "transaction_id", "ts", "readings"';
+const sqliteInboxInsert = `insert into "meter_sample_inbox" (${sampleColumnList}) values (?, ?, ?, ?, ?)`;
+const sqliteInboxSlice = 'select * from "meter_sample_inbox" where "id" <= ? order by "id" limit ?';
+const sqliteInboxLast = 'select max("id") as "id" from "meter_sample_inbox"';
+const sqliteInboxAny = 'select 1 from "meter_sample_inbox" limit 1';
+const sqliteInboxDelete = 'delete from "meter_sample_inbox" where "id" <= ?';
+const sqliteSampleInsert = `insert into "meter_samples" (${sampleColumnList}) values (?, ?, ?, ?, ?) on conflict ("station_id", "ts", "connector_id") do nothing`;
 const sqliteSampleAt = 'select * from "meter_samples" where "station_id" = ? and "ts" = ? and "connector_id" = ?';
 const sqliteSampleUpdate = 'update "meter_samples" set "readings" = ?, "transaction_id" = ? where "id" = ?';
+/** Inbox rows folded per write: about 3 ms of the event loop, within the group commit's budget. */
+const foldSliceRows = 1000;
 const instantKey = (stationId: string, connectorId: number, ts: string) => `${stationId}\u0000${connectorId}\u0000${ts}`;
 
 /** Each transaction's latest energy register among new readings (a repeated reading adds nothing). */
@@ -127,9 +136,8 @@ function latestEnergyRegisters(added: MeterReading[]): Map<number, { ts: string;
   }
   return latest;
 }
-const sampleColumns = ['station_id', 'connector_id', 'transaction_id', 'ts', 'readings'] as const;
 const messageLogColumns = ['station_id', 'first_at', 'last_at', 'frame_count', 'entries'] as const;
-/** Rows per statement: SQLite allows 32,766 parameters; 64 rows of 5 stay far below. */
+/** Chunks per statement: SQLite allows 32,766 parameters; 64 rows of 5 stay far below. */
 const sqliteChunk = 64;
 
 /**
@@ -171,6 +179,14 @@ const connectorFromRow = (r: {
   since: r.since,
 });
 
+export interface StoreOptions extends DatabaseOptions {
+  /**
+   * SQLite: how often samples in meter_sample_inbox are folded into meter_samples when nobody reads
+   * them (ADR 0009). Each station's page of the samples' index is written once per fold.
+   */
+  sampleFoldIntervalMs?: number;
+}
+
 /** The Store over Kysely: the same code for SQLite and PostgreSQL. Writes go through group commit. */
 export class KyselyStore implements Store {
   private readonly writes: GroupCommitter<Database>;
@@ -190,16 +206,30 @@ export class KyselyStore implements Store {
   private readonly energyTimer: NodeJS.Timeout;
   private energyWrite: Promise<void> = Promise.resolve();
 
-  constructor(private readonly opened: OpenedDatabase) {
+  /** SQLite: whether meter_sample_inbox may hold committed samples not folded yet (ADR 0009). */
+  private inboxPending = true;
+  /** The fold in progress or last done; folds run one after another. */
+  private folding: Promise<void> = Promise.resolve();
+  private readonly foldTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly opened: OpenedDatabase,
+    options: StoreOptions = {},
+  ) {
     this.db = opened.db;
     this.hotSql = hotSqlFor(opened.flavour);
     this.writes = new GroupCommitter(opened.db);
     this.energyTimer = setInterval(() => void this.writeEnergyRegisters(), 1000);
     this.energyTimer.unref();
+    if (opened.sqlite) {
+      // A database that went away leaves the samples in the inbox, committed; the next tick tries again.
+      this.foldTimer = setInterval(() => void this.foldInbox().catch(() => undefined), options.sampleFoldIntervalMs ?? 1000);
+      this.foldTimer.unref();
+    }
   }
 
-  static async open(url: string, options?: DatabaseOptions): Promise<KyselyStore> {
-    const store = new KyselyStore(await openDatabase(url, options));
+  static async open(url: string, options?: StoreOptions): Promise<KyselyStore> {
+    const store = new KyselyStore(await openDatabase(url, options), options);
     try {
       await store.raiseEnergyOfOpenTransactions();
     } catch (err) {
@@ -255,6 +285,7 @@ export class KyselyStore implements Store {
    * that stopped without writing its noted registers (killed, or the machine lost power) left out.
    */
   private async raiseEnergyOfOpenTransactions(): Promise<void> {
+    await this.foldInbox();
     const open = await this.db.selectFrom('transactions').select(['id', 'station_id', 'connector_id']).where('stop_time', 'is', null).execute();
     for (const t of open) {
       // The station's samples newest first (its index), the last few of this transaction: the
@@ -287,9 +318,14 @@ export class KyselyStore implements Store {
 
   async close(): Promise<void> {
     clearInterval(this.energyTimer);
+    clearInterval(this.foldTimer);
+    // Not needed for durability (the inbox is committed and folded at the next open), but leaves
+    // the database as readers outside this process expect it; a database gone away keeps them there.
+    await this.foldInbox().catch(() => undefined);
     await this.writeEnergyRegisters();
     await this.writes.drain();
     await this.db.destroy();
+    await this.opened.checkpointerStopped?.();
   }
 
   // stations
@@ -527,13 +563,18 @@ export class KyselyStore implements Store {
   // meter values
 
   async addMeterReadings(readings: MeterReading[]) {
-    if (readings.length === 0) return 0;
+    if (readings.length === 0) return;
     const samples = samplesOf(readings);
     const sqlite = this.opened.sqlite;
+    if (sqlite) {
+      await this.write(() => this.landSamplesSqlite(sqlite, samples));
+      // Whether an instant was new is known when it is folded. Noting a repeated register again
+      // changes nothing: the noted register of a transaction only rises.
+      this.noteEnergyRegisters(samples.flatMap((m) => m.readings));
+      return;
+    }
     // The energy registers are noted once the readings are committed (see unwrittenEnergy).
-    const added = sqlite ? await this.write(() => this.addSamplesSqlite(sqlite, samples)) : await this.addSamplesPostgres(samples);
-    this.noteEnergyRegisters(added);
-    return added.length;
+    this.noteEnergyRegisters(await this.addSamplesPostgres(samples));
   }
 
   private addSamplesPostgres(samples: MeterSample[]): Promise<MeterReading[]> {
@@ -575,42 +616,66 @@ export class KyselyStore implements Store {
 
   /**
    * The SQLite path of addMeterReadings, run synchronously on the connection inside the group's
-   * transaction: through Kysely each statement cost about 2 µs more and a few promises. A MeterValues
-   * is one sample, inserted without RETURNING (whether it was new is in `changes`); RETURNING cost
-   * about 6 µs per row in a test of the same inserts.
+   * transaction (ADR 0007): each sample is appended to meter_sample_inbox (ADR 0009).
    */
-  private addSamplesSqlite(sqlite: BetterSqlite3.Database, samples: MeterSample[]): MeterReading[] {
-    const created = new Set<string>();
-    if (samples.length === 1) {
-      const m = samples[0]!;
-      const { changes } = sqlite.prepare(sqliteInsert('meter_samples', 1, false)).run(m.stationId, m.connectorId, m.transactionId, m.timestamp, encodeReadings(m.readings));
-      if (changes === 1) created.add(instantKey(m.stationId, m.connectorId, m.timestamp));
-    } else {
-      for (let i = 0; i < samples.length; i += sqliteChunk) {
-        const chunk = samples.slice(i, i + sqliteChunk);
-        const params: unknown[] = [];
-        for (const m of chunk) params.push(m.stationId, m.connectorId, m.transactionId, m.timestamp, encodeReadings(m.readings));
-        const rows = sqlite.prepare(sqliteInsert('meter_samples', chunk.length, true)).all(...params) as Array<{ station_id: string; connector_id: number; ts: string }>;
-        for (const r of rows) created.add(instantKey(r.station_id, r.connector_id, r.ts));
+  private landSamplesSqlite(sqlite: BetterSqlite3.Database, samples: MeterSample[]): void {
+    const insert = sqlite.prepare(sqliteInboxInsert);
+    for (const m of samples) insert.run(m.stationId, m.connectorId, m.transactionId, m.timestamp, encodeReadings(m.readings));
+    this.inboxPending = true;
+  }
+
+  /**
+   * Folds the samples committed to the inbox so far into meter_samples, a slice per write, and
+   * resolves once they are there. Readers of samples call it first, so a reading the CSMS has
+   * acknowledged is always found. Samples that arrive meanwhile wait for the next fold: under
+   * steady load the inbox is never empty, and a reader must not wait for ever.
+   */
+  private foldInbox(): Promise<void> {
+    const sqlite = this.opened.sqlite;
+    if (!sqlite) return Promise.resolve();
+    const fold = async () => {
+      if (!this.inboxPending) return;
+      let upTo: number | undefined;
+      try {
+        for (;;) {
+          const more = await this.write(() => {
+            upTo ??= (sqlite.prepare(sqliteInboxLast).get() as { id: number | null }).id ?? 0;
+            return this.foldInboxSlice(sqlite, upTo);
+          });
+          if (!more) return;
+        }
+      } catch (err) {
+        // A fold that did not commit leaves its rows in the inbox.
+        this.inboxPending = true;
+        throw err;
       }
-    }
-    const added: MeterReading[] = [];
-    for (const m of samples) {
-      if (created.has(instantKey(m.stationId, m.connectorId, m.timestamp))) {
-        added.push(...m.readings);
-        continue;
-      }
-      // An instant already stored: keep what it had, add what it lacked.
-      const row = sqlite.prepare(sqliteSampleAt).get(m.stationId, m.timestamp, m.connectorId) as Selectable<Database['meter_samples']>;
-      const merge = mergeSample(decodeReadings(row), m.readings);
+    };
+    this.folding = this.folding.catch(() => undefined).then(fold);
+    return this.folding;
+  }
+
+  /** Folds up to foldSliceRows inbox rows with ids up to `upTo`; whether any of those remain. */
+  private foldInboxSlice(sqlite: BetterSqlite3.Database, upTo: number): boolean {
+    const rows = sqlite.prepare(sqliteInboxSlice).all(upTo, foldSliceRows) as Array<Selectable<Database['meter_sample_inbox']>>;
+    const insert = sqlite.prepare(sqliteSampleInsert);
+    for (const row of rows) {
+      const { changes } = insert.run(row.station_id, row.connector_id, row.transaction_id, row.ts, row.readings);
+      if (changes === 1) continue;
+      // An instant already stored (a MeterValues repeated after a lost answer, or a
+      // StopTransaction's transactionData at the instant of the last MeterValues): keep what it
+      // had, add what it lacked.
+      const stored = sqlite.prepare(sqliteSampleAt).get(row.station_id, row.ts, row.connector_id) as Selectable<Database['meter_samples']>;
+      const merge = mergeSample(decodeReadings(stored), decodeReadings(row));
       if (merge.added.length === 0) continue;
-      sqlite.prepare(sqliteSampleUpdate).run(encodeReadings(merge.merged), row.transaction_id ?? m.transactionId, row.id);
-      added.push(...merge.added);
+      sqlite.prepare(sqliteSampleUpdate).run(encodeReadings(merge.merged), stored.transaction_id ?? row.transaction_id, stored.id);
     }
-    return added;
+    if (rows.length > 0) sqlite.prepare(sqliteInboxDelete).run(rows.at(-1)!.id);
+    this.inboxPending = sqlite.prepare(sqliteInboxAny).get() !== undefined;
+    return rows.length === foldSliceRows;
   }
 
   async meterReadings(q: Parameters<Store['meterReadings']>[0]) {
+    await this.foldInbox();
     const out: MeterReading[] = [];
     let { stationId, from, to } = q;
     if (q.transactionId !== undefined) {
@@ -920,7 +985,7 @@ export class KyselyStore implements Store {
           const slice = chunks.slice(i, i + sqliteChunk);
           const params: unknown[] = [];
           for (const c of slice) params.push(c.stationId, c.firstAt, c.lastAt, c.frameCount, c.entries);
-          sqlite.prepare(sqliteInsert('message_log_chunks', slice.length, false)).run(...params);
+          sqlite.prepare(sqliteChunkInsert(slice.length)).run(...params);
         }
       });
       return;

@@ -294,6 +294,21 @@ function migrations(flavour: SqlFlavour): Record<string, Migration> {
         await db.schema.dropTable('message_log').execute();
       },
     },
+    '0009_meter_sample_inbox': {
+      // Where SQLite lands each MeterValues before it is folded into meter_samples in bulk (ADR
+      // 0009): a table with no index but its row id, so a commit appends to its last pages instead
+      // of writing one page of meter_samples' index per station. PostgreSQL writes samples straight
+      // into meter_samples and leaves it empty; it exists there too so that both schemas are one.
+      async up(db: Kysely<any>) {
+        await table(db, 'meter_sample_inbox', 'bigserial')
+          .addColumn('station_id', 'text', (c) => c.notNull())
+          .addColumn('connector_id', 'integer', (c) => c.notNull())
+          .addColumn('transaction_id', 'integer')
+          .addColumn('ts', 'text', (c) => c.notNull())
+          .addColumn('readings', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -188,6 +188,8 @@ export interface Database {
   id_tags: IdTagsTable;
   transactions: TransactionsTable;
   meter_samples: MeterSamplesTable;
+  /** SQLite: samples committed but not yet folded into meter_samples (ADR 0009); same columns. */
+  meter_sample_inbox: MeterSamplesTable;
   station_events: StationEventsTable;
   reservations: ReservationsTable;
   message_log_chunks: MessageLogChunksTable;
