@@ -100,6 +100,16 @@ describe.each(testDatabases)('meter readings in the store (%s)', (kind) => {
     ]);
   });
 
+  it('folds thousands of samples that arrived together, repeats among them, into one instant each', async () => {
+    const s = await open();
+    const at = (i: number) => new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString();
+    // More than one fold's slice, committed together, with every tenth instant sent twice.
+    await Promise.all(Array.from({ length: 2500 }, (_, i) => s.addMeterReadings(meterValues(at(i), i))));
+    await Promise.all(Array.from({ length: 250 }, (_, i) => s.addMeterReadings(meterValues(at(i * 10), i * 10))));
+    const energy = await s.meterReadings({ stationId: 'CP-1', measurand: 'Energy.Active.Import.Register', limit: 10_000 });
+    expect(energy.map((r) => r.value)).toEqual(Array.from({ length: 2500 }, (_, i) => i));
+  });
+
   it('reads back in time order with measurand, time and limit filters across many instants', async () => {
     const s = await open();
     const at = (i: number) => new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString();

@@ -114,14 +114,22 @@ function sqliteChunkInsert(rows: number): string {
  */
 const sampleColumnList = '"station_id", "connector_id", "transaction_id", "ts", "readings"';
 const sqliteInboxInsert = `insert into "meter_sample_inbox" (${sampleColumnList}) values (?, ?, ?, ?, ?)`;
-const sqliteInboxSlice = 'select * from "meter_sample_inbox" where "id" <= ? order by "id" limit ?';
+const sqliteInboxFirst = 'select min("id") as "id" from "meter_sample_inbox"';
 const sqliteInboxLast = 'select max("id") as "id" from "meter_sample_inbox"';
+/** Inbox rows of a slice that its insert will not store: a later repeat of an instant in the slice, or an instant already in meter_samples. */
+const sqliteInboxLeftovers = `select * from (
+    select *, row_number() over (partition by "station_id", "ts", "connector_id" order by "id") as "nth"
+    from "meter_sample_inbox" where "id" between ? and ?
+  ) as "i"
+  where "nth" > 1 or exists (select 1 from "meter_samples" as "m" where "m"."station_id" = "i"."station_id" and "m"."ts" = "i"."ts" and "m"."connector_id" = "i"."connector_id")
+  order by "id"`;
+/** Each new instant of a slice, the first of its repeats, in the order they came. */
+const sqliteInboxFold = `insert into "meter_samples" (${sampleColumnList}) select ${sampleColumnList} from "meter_sample_inbox" where "id" between ? and ? order by "id" on conflict ("station_id", "ts", "connector_id") do nothing`;
 const sqliteInboxAny = 'select 1 from "meter_sample_inbox" limit 1';
 const sqliteInboxDelete = 'delete from "meter_sample_inbox" where "id" <= ?';
-const sqliteSampleInsert = `insert into "meter_samples" (${sampleColumnList}) values (?, ?, ?, ?, ?) on conflict ("station_id", "ts", "connector_id") do nothing`;
 const sqliteSampleAt = 'select * from "meter_samples" where "station_id" = ? and "ts" = ? and "connector_id" = ?';
 const sqliteSampleUpdate = 'update "meter_samples" set "readings" = ?, "transaction_id" = ? where "id" = ?';
-/** Inbox rows folded per write: about 3 ms of the event loop, within the group commit's budget. */
+/** Inbox rows folded per write (ids, which the inbox takes one after another). */
 const foldSliceRows = 1000;
 const instantKey = (stationId: string, connectorId: number, ts: string) => `${stationId}\u0000${connectorId}\u0000${ts}`;
 
@@ -654,24 +662,31 @@ export class KyselyStore implements Store {
     return this.folding;
   }
 
-  /** Folds up to foldSliceRows inbox rows with ids up to `upTo`; whether any of those remain. */
+  /**
+   * Folds the inbox rows of the next slice of ids, up to `upTo`; whether rows up to `upTo` remain.
+   * The new instants go over in one statement, inside SQLite; only the rows it leaves out (repeats)
+   * come to JavaScript, where they are merged into what is stored, in the order they came.
+   */
   private foldInboxSlice(sqlite: BetterSqlite3.Database, upTo: number): boolean {
-    const rows = sqlite.prepare(sqliteInboxSlice).all(upTo, foldSliceRows) as Array<Selectable<Database['meter_sample_inbox']>>;
-    const insert = sqlite.prepare(sqliteSampleInsert);
-    for (const row of rows) {
-      const { changes } = insert.run(row.station_id, row.connector_id, row.transaction_id, row.ts, row.readings);
-      if (changes === 1) continue;
-      // An instant already stored (a MeterValues repeated after a lost answer, or a
-      // StopTransaction's transactionData at the instant of the last MeterValues): keep what it
-      // had, add what it lacked.
+    const first = (sqlite.prepare(sqliteInboxFirst).get() as { id: number | null }).id;
+    if (first === null || first > upTo) {
+      this.inboxPending = first !== null;
+      return false;
+    }
+    const last = Math.min(upTo, first + foldSliceRows - 1);
+    const leftovers = sqlite.prepare(sqliteInboxLeftovers).all(first, last) as Array<Selectable<Database['meter_sample_inbox']>>;
+    sqlite.prepare(sqliteInboxFold).run(first, last);
+    for (const row of leftovers) {
+      // A MeterValues repeated after a lost answer, or a StopTransaction's transactionData at the
+      // instant of the last MeterValues: keep what the stored instant had, add what it lacked.
       const stored = sqlite.prepare(sqliteSampleAt).get(row.station_id, row.ts, row.connector_id) as Selectable<Database['meter_samples']>;
       const merge = mergeSample(decodeReadings(stored), decodeReadings(row));
       if (merge.added.length === 0) continue;
       sqlite.prepare(sqliteSampleUpdate).run(encodeReadings(merge.merged), stored.transaction_id ?? row.transaction_id, stored.id);
     }
-    if (rows.length > 0) sqlite.prepare(sqliteInboxDelete).run(rows.at(-1)!.id);
+    sqlite.prepare(sqliteInboxDelete).run(last);
     this.inboxPending = sqlite.prepare(sqliteInboxAny).get() !== undefined;
-    return rows.length === foldSliceRows;
+    return last < upTo;
   }
 
   async meterReadings(q: Parameters<Store['meterReadings']>[0]) {
