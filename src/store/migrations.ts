@@ -299,8 +299,13 @@ function migrations(flavour: SqlFlavour): Record<string, Migration> {
       // 0009): a table with no index but its row id, so a commit appends to its last pages instead
       // of writing one page of meter_samples' index per station. PostgreSQL writes samples straight
       // into meter_samples and leaves it empty; it exists there too so that both schemas are one.
+      // On SQLite the key is the plain row id, without AUTOINCREMENT's write to sqlite_sequence on
+      // every insert: an id may come again once the inbox is empty, which the fold, ordering only
+      // the rows present, does not mind.
       async up(db: Kysely<any>) {
-        await table(db, 'meter_sample_inbox', 'bigserial')
+        await db.schema
+          .createTable('meter_sample_inbox')
+          .addColumn('id', pg ? 'bigserial' : 'integer', (c) => c.primaryKey())
           .addColumn('station_id', 'text', (c) => c.notNull())
           .addColumn('connector_id', 'integer', (c) => c.notNull())
           .addColumn('transaction_id', 'integer')
