@@ -38,15 +38,14 @@ async function write(db: BetterSqlite3.Database, path: string, commits: number):
   return largest;
 }
 
+/** A checkpointer that restarts the log after 256 frames, on the test's own connection. */
+const smallLogCheckpointer = (path: string, db: BetterSqlite3.Database, intervalMs: number) =>
+  new SqliteCheckpointer(path, async () => void db.pragma('wal_checkpoint(PASSIVE)'), { intervalMs, finishWithinFrames: 64, restartAfterFrames: 256, forceAfterFrames: 4096 });
+
 describe('SqliteCheckpointer', () => {
   it('keeps the write-ahead log bounded while the writer never checkpoints itself, and loses nothing', async () => {
     const { path, db } = database();
-    const checkpointer = new SqliteCheckpointer(path, async () => void db.pragma('wal_checkpoint(PASSIVE)'), {
-      intervalMs: 5,
-      finishWithinFrames: 64,
-      restartAfterFrames: 256,
-      forceAfterFrames: 4096,
-    });
+    const checkpointer = smallLogCheckpointer(path, db, 5);
     const largest = await write(db, path, 3000);
     await checkpointer.close();
     // 3,000 commits of at least two 4 KB pages each would be over 24 MB of log without checkpoints.
@@ -61,12 +60,7 @@ describe('SqliteCheckpointer', () => {
 
   it('close() asks the worker to stop and resolves once it has closed its connection, also when the files are removed meanwhile', async () => {
     const { path, db } = database();
-    const checkpointer = new SqliteCheckpointer(path, async () => void db.pragma('wal_checkpoint(PASSIVE)'), {
-      intervalMs: 1,
-      finishWithinFrames: 64,
-      restartAfterFrames: 256,
-      forceAfterFrames: 4096,
-    });
+    const checkpointer = smallLogCheckpointer(path, db, 1);
     await write(db, path, 200);
     db.close();
     // What a test's clean-up does: the directory goes while the worker may be checkpointing.
