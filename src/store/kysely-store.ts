@@ -589,8 +589,9 @@ export class KyselyStore implements Store {
     if (sqlite) {
       await this.write(() => this.landSamplesSqlite(sqlite, samples));
       // Whether an instant was new is known when it is folded. Noting a repeated register again
-      // changes nothing: the noted register of a transaction only rises.
-      this.noteEnergyRegisters(samples.flatMap((m) => m.readings));
+      // changes nothing: the noted register of a transaction only rises. So the readings as given
+      // serve, without a copy per MeterValues.
+      this.noteEnergyRegisters(readings);
       return;
     }
     // The energy registers are noted once the readings are committed (see unwrittenEnergy).
