@@ -116,12 +116,18 @@ const sampleColumnList = '"station_id", "connector_id", "transaction_id", "ts", 
 const sqliteInboxInsert = `insert into "meter_sample_inbox" (${sampleColumnList}) values (?, ?, ?, ?, ?)`;
 const sqliteInboxFirst = 'select min("id") as "id" from "meter_sample_inbox"';
 const sqliteInboxLast = 'select max("id") as "id" from "meter_sample_inbox"';
-/** Inbox rows of a slice that its insert will not store: a later repeat of an instant in the slice, or an instant already in meter_samples. */
+const sqliteInboxCount = 'select count(*) as "rows" from "meter_sample_inbox" where "id" between ? and ?';
+const sqliteSamplesLast = 'select max("id") as "id" from "meter_samples"';
+/**
+ * Inbox rows of a slice that its insert did not store, asked after the insert and only when it
+ * stored fewer rows than the slice has: a later repeat of an instant in the slice, or an instant
+ * stored before the insert (a sample whose id is at most the largest id before it).
+ */
 const sqliteInboxLeftovers = `select * from (
     select *, row_number() over (partition by "station_id", "ts", "connector_id" order by "id") as "nth"
     from "meter_sample_inbox" where "id" between ? and ?
   ) as "i"
-  where "nth" > 1 or exists (select 1 from "meter_samples" as "m" where "m"."station_id" = "i"."station_id" and "m"."ts" = "i"."ts" and "m"."connector_id" = "i"."connector_id")
+  where "nth" > 1 or exists (select 1 from "meter_samples" as "m" where "m"."station_id" = "i"."station_id" and "m"."ts" = "i"."ts" and "m"."connector_id" = "i"."connector_id" and "m"."id" <= ?)
   order by "id"`;
 /** Each new instant of a slice, the first of its repeats, in the order they came. */
 const sqliteInboxFold = `insert into "meter_samples" (${sampleColumnList}) select ${sampleColumnList} from "meter_sample_inbox" where "id" between ? and ? order by "id" on conflict ("station_id", "ts", "connector_id") do nothing`;
@@ -689,8 +695,12 @@ export class KyselyStore implements Store {
     // Nothing can be added to the inbox while this write runs (it is synchronous, inside the group's transaction).
     const newest = (sqlite.prepare(sqliteInboxLast).get() as { id: number }).id;
     const last = Math.min(upTo, first + foldSliceRows - 1);
-    const leftovers = sqlite.prepare(sqliteInboxLeftovers).all(first, last) as Array<Selectable<Database['meter_sample_inbox']>>;
-    sqlite.prepare(sqliteInboxFold).run(first, last);
+    const samplesBefore = (sqlite.prepare(sqliteSamplesLast).get() as { id: number | null }).id ?? 0;
+    const inserted = sqlite.prepare(sqliteInboxFold).run(first, last).changes;
+    // Repeats are rare: a slice whose every row went in needs no search for them. The search cost
+    // about 2 µs a row, a quarter of a fold's CPU (measured on SQLite alone, 2,000-row slices).
+    const rows = inserted === last - first + 1 ? inserted : (sqlite.prepare(sqliteInboxCount).get(first, last) as { rows: number }).rows;
+    const leftovers = inserted === rows ? [] : (sqlite.prepare(sqliteInboxLeftovers).all(first, last, samplesBefore) as Array<Selectable<Database['meter_sample_inbox']>>);
     for (const row of leftovers) {
       // A MeterValues repeated after a lost answer, or a StopTransaction's transactionData at the
       // instant of the last MeterValues: keep what the stored instant had, add what it lacked.
