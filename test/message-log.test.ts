@@ -5,7 +5,8 @@ import type { Store } from '../src/domain/ports.js';
 import type { MessageLogEntry } from '../src/domain/types.js';
 import { MessageLogWriter } from '../src/gateway/message-log.js';
 import type { KyselyStore } from '../src/store/kysely-store.js';
-import { chunksOf, framesPerChunk } from '../src/store/message-log-chunks.js';
+import { inflateSync } from 'node:zlib';
+import { chunksOf, deflateFromChars, framesPerChunk } from '../src/store/message-log-chunks.js';
 
 type NewEntry = Omit<MessageLogEntry, 'id'>;
 
@@ -55,6 +56,16 @@ describe('chunksOf', () => {
     const chunk = chunksOf(asRecords)[0]!;
     expect(chunk.entries).toBe(JSON.stringify(asRecords.map((e) => [e.at.toISOString(), e.direction, e.messageType, e.messageId, e.action, e.frame])));
     expect([chunk.firstAt, chunk.lastAt]).toEqual([asRecords[0]!.at.toISOString(), asRecords[2]!.at.toISOString()]);
+  });
+
+  it(`deflates a chunk whose JSON is ${deflateFromChars} characters or more, and only such a chunk`, () => {
+    const few = chunksOf([frame('A', 0), frame('A', 1)])[0]!;
+    expect(few.entries.length).toBeLessThan(deflateFromChars);
+    expect(few.entriesDeflated).toBeNull();
+    const many = chunksOf(Array.from({ length: 100 }, (_, n) => frame('A', n)))[0]!;
+    expect(many.entries.length).toBeGreaterThanOrEqual(deflateFromChars);
+    expect(inflateSync(many.entriesDeflated!).toString('utf8')).toBe(many.entries);
+    expect(many.entriesDeflated!.length).toBeLessThan(many.entries.length / 5);
   });
 
   it(`splits a station's frames into chunks of at most ${framesPerChunk}`, () => {
@@ -221,6 +232,25 @@ describe.each(testDatabases)('message log in the store (%s)', (kind) => {
     const all = await s.messageLog({ stationId: 'A', limit: 2000 });
     expect(all.map(bare)).toEqual([...many].reverse());
     expect((await pages(s, 'A', 1000)).flat()).toEqual(all);
+  });
+
+  it('stores a chunk of many frames deflated and one of a few as JSON, and reads both back alike', async () => {
+    const s = await open();
+    const many = Array.from({ length: 300 }, (_, n) => frame('A', n));
+    const few = [frame('A', 300), frame('A', 301)];
+    await s.appendMessageLog(many);
+    await s.appendMessageLog(few);
+    const db = await stores.migratedTo('0010_message_log_deflated');
+    const rows = await db.selectFrom('message_log_chunks').select(['frame_count', 'entries', 'entries_deflated']).orderBy('id').execute();
+    await db.destroy();
+    expect(rows.map((r) => [r.frame_count, r.entries === '', r.entries_deflated === null])).toEqual([
+      [300, true, false],
+      [2, false, true],
+    ]);
+    const json = JSON.stringify(many.map((e) => [e.at, e.direction, e.messageType, e.messageId, e.action, e.frame]));
+    expect(rows[0]!.entries_deflated.length).toBeLessThan(json.length / 5);
+    expect((await s.messageLog({ stationId: 'A', limit: 1000 })).map(bare)).toEqual([...many, ...few].reverse());
+    expect((await pages(s, 'A', 7)).flat().map(bare)).toEqual([...many, ...few].reverse());
   });
 
   it('prunes whole chunks by age and by count per station, and says how many frames went', async () => {

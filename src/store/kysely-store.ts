@@ -162,7 +162,7 @@ function latestEnergyRegisters(added: MeterReading[]): Map<number, { ts: string;
   }
   return latest;
 }
-const messageLogColumns = ['station_id', 'first_at', 'last_at', 'frame_count', 'entries'] as const;
+const messageLogColumns = ['station_id', 'first_at', 'last_at', 'frame_count', 'entries', 'entries_deflated'] as const;
 /** Chunks per statement: SQLite allows 32,766 parameters; 64 rows of 5 stay far below. */
 const sqliteChunk = 64;
 
@@ -1025,7 +1025,7 @@ export class KyselyStore implements Store {
         for (let i = 0; i < chunks.length; i += sqliteChunk) {
           const slice = chunks.slice(i, i + sqliteChunk);
           const params: unknown[] = [];
-          for (const c of slice) params.push(c.stationId, c.firstAt, c.lastAt, c.frameCount, c.entries);
+          for (const c of slice) params.push(c.stationId, c.firstAt, c.lastAt, c.frameCount, c.entriesDeflated ? '' : c.entries, c.entriesDeflated);
           sqlite.prepare(sqliteChunkInsert(slice.length)).run(...params);
         }
       });
@@ -1034,7 +1034,16 @@ export class KyselyStore implements Store {
     await this.write((trx) =>
       trx
         .insertInto('message_log_chunks')
-        .values(chunks.map((c) => ({ station_id: c.stationId, first_at: c.firstAt, last_at: c.lastAt, frame_count: c.frameCount, entries: c.entries })))
+        .values(
+          chunks.map((c) => ({
+            station_id: c.stationId,
+            first_at: c.firstAt,
+            last_at: c.lastAt,
+            frame_count: c.frameCount,
+            entries: c.entriesDeflated ? '' : c.entries,
+            entries_deflated: c.entriesDeflated,
+          })),
+        )
         .execute(),
     );
   }
@@ -1050,7 +1059,7 @@ export class KyselyStore implements Store {
     let chunksRead = 0;
     let framesRead = 0;
     for (;;) {
-      let query = this.db.selectFrom('message_log_chunks').select(['id', 'station_id', 'entries']).where('station_id', '=', q.stationId);
+      let query = this.db.selectFrom('message_log_chunks').select(['id', 'station_id', 'entries', 'entries_deflated']).where('station_id', '=', q.stationId);
       if (upTo !== undefined) query = query.where('id', '<=', upTo);
       const rows = await query.orderBy('id', 'desc').limit(page).execute();
       for (const row of rows) {

@@ -314,6 +314,13 @@ function migrations(flavour: SqlFlavour): Record<string, Migration> {
           .execute();
       },
     },
+    '0010_message_log_deflated': {
+      // A chunk of many frames is stored deflated (store/message-log-chunks.ts); its `entries` is
+      // then empty. Chunks written before keep their JSON in `entries`.
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('message_log_chunks').addColumn('entries_deflated', pg ? 'bytea' : 'blob').execute();
+      },
+    },
   };
 }
 

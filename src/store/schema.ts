@@ -108,7 +108,10 @@ export interface MessageLogChunksTable {
   first_at: string;
   last_at: string;
   frame_count: number;
+  /** JSON of the frames; empty when `entries_deflated` holds it. */
   entries: string;
+  /** The JSON of the frames deflated (zlib), for chunks of many frames (store/message-log-chunks.ts). */
+  entries_deflated: Buffer | null;
 }
 
 export interface ChargingProfilesTable {
