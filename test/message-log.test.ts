@@ -6,7 +6,7 @@ import type { MessageLogEntry } from '../src/domain/types.js';
 import { MessageLogWriter } from '../src/gateway/message-log.js';
 import type { KyselyStore } from '../src/store/kysely-store.js';
 import { inflateSync } from 'node:zlib';
-import { chunksOf, deflateFromChars, framesPerChunk } from '../src/store/message-log-chunks.js';
+import { chunksOf, decodeChunkNewestFirst, deflateFromChars, framesPerChunk, type MessageLogChunk } from '../src/store/message-log-chunks.js';
 
 type NewEntry = Omit<MessageLogEntry, 'id'>;
 
@@ -30,6 +30,12 @@ const frame = (stationId: string, n: number, action = 'MeterValues'): NewEntry =
 /** Without the id: what was appended. */
 const bare = ({ id: _id, ...rest }: MessageLogEntry): NewEntry => rest;
 
+/** A chunk read back as the store reads its row, oldest first, without ids. */
+const readBack = (chunk: MessageLogChunk, deflated = false) =>
+  decodeChunkNewestFirst({ id: 1, station_id: chunk.stationId, entries: deflated ? '' : chunk.entries, entries_deflated: deflated ? chunk.entriesDeflated : null })
+    .map(bare)
+    .reverse();
+
 describe('chunksOf', () => {
   it('groups a write by station in arrival order, stations in the order they first appear', () => {
     const a = [frame('A', 0), frame('A', 1), frame('A', 2)];
@@ -39,33 +45,53 @@ describe('chunksOf', () => {
       ['A', 3, at(0), at(2)],
       ['B', 2, at(0), at(1)],
     ]);
-    expect(chunks[0]!.entries).toBe(JSON.stringify(a.map((e) => [e.at, e.direction, e.messageType, e.messageId, e.action, e.frame])));
+    expect(readBack(chunks[0]!)).toEqual(a);
+    expect(readBack(chunks[1]!)).toEqual(b);
   });
 
-  it("writes a chunk's JSON as JSON.stringify would: Date times as ISO text, nulls, escapes, control characters and lone surrogates", () => {
+  it("keeps each frame's text as it came, whatever it holds: nulls, quotes, newlines, control characters, astral and lone surrogates; Date times as ISO text", () => {
     const odd: NewEntry[] = [
       { ...frame('A', 0), messageType: null, messageId: null, action: null, frame: 'not json \n \u0001 \ud800 "x" \\' },
-      { ...frame('A', 1), messageId: 'id "with" quotes\u2028', action: 'Ünïcödé' },
-      frame('A', 2),
+      { ...frame('A', 1), messageId: 'id "with" quotes\u2028\n', action: 'Ünïcödé' },
+      { ...frame('A', 2), frame: '' },
+      { ...frame('A', 3), frame: '[2,"😀\n",{}]\n' },
+      frame('A', 4),
     ];
-    const expected = JSON.stringify(odd.map((e) => [e.at, e.direction, e.messageType, e.messageId, e.action, e.frame]));
-    expect(chunksOf(odd)[0]!.entries).toBe(expected);
+    const chunk = chunksOf(odd)[0]!;
+    expect(readBack(chunk)).toEqual(odd);
+    // The frames' texts are there as they are, not escaped into JSON.
+    expect(chunk.entries.endsWith(odd.map((e) => e.frame).join(''))).toBe(true);
     // The connection's records carry a Date; three share one millisecond, as under load.
     const asRecords = odd.map((e, i) => ({ ...e, at: new Date(Date.parse(e.at) + (i === 2 ? 1 : 0)) }));
     asRecords[1]!.at = new Date(asRecords[0]!.at.getTime());
-    const chunk = chunksOf(asRecords)[0]!;
-    expect(chunk.entries).toBe(JSON.stringify(asRecords.map((e) => [e.at.toISOString(), e.direction, e.messageType, e.messageId, e.action, e.frame])));
-    expect([chunk.firstAt, chunk.lastAt]).toEqual([asRecords[0]!.at.toISOString(), asRecords[2]!.at.toISOString()]);
+    const fromRecords = chunksOf(asRecords)[0]!;
+    expect(readBack(fromRecords)).toEqual(asRecords.map((e) => ({ ...e, at: e.at.toISOString() })));
+    expect([fromRecords.firstAt, fromRecords.lastAt]).toEqual([asRecords[0]!.at.toISOString(), asRecords[4]!.at.toISOString()]);
   });
 
-  it(`deflates a chunk whose JSON is ${deflateFromChars} characters or more, and only such a chunk`, () => {
+  it('reads chunks written before session 8, one JSON array of frames', () => {
+    const old = [frame('A', 0), { ...frame('A', 1), frame: 'line\nbreak "quoted"' }, frame('A', 2)];
+    const entries = JSON.stringify(old.map((e) => [e.at, e.direction, e.messageType, e.messageId, e.action, e.frame]));
+    expect(decodeChunkNewestFirst({ id: 3, station_id: 'A', entries, entries_deflated: null })).toEqual(
+      [...old].reverse().map((e, i) => ({ ...e, id: 3 * framesPerChunk + old.length - 1 - i })),
+    );
+  });
+
+  it('refuses a chunk whose frames do not add up to the lengths it gives', () => {
+    const chunk = chunksOf([frame('A', 0), frame('A', 1)])[0]!;
+    expect(() => decodeChunkNewestFirst({ id: 9, station_id: 'A', entries: chunk.entries.slice(0, -1), entries_deflated: null })).toThrow(/message log chunk 9/);
+  });
+
+  it(`deflates a chunk whose text is ${deflateFromChars} characters or more, and only such a chunk`, () => {
     const few = chunksOf([frame('A', 0), frame('A', 1)])[0]!;
     expect(few.entries.length).toBeLessThan(deflateFromChars);
     expect(few.entriesDeflated).toBeNull();
-    const many = chunksOf(Array.from({ length: 100 }, (_, n) => frame('A', n)))[0]!;
+    const frames = Array.from({ length: 100 }, (_, n) => frame('A', n));
+    const many = chunksOf(frames)[0]!;
     expect(many.entries.length).toBeGreaterThanOrEqual(deflateFromChars);
     expect(inflateSync(many.entriesDeflated!).toString('utf8')).toBe(many.entries);
     expect(many.entriesDeflated!.length).toBeLessThan(many.entries.length / 5);
+    expect(readBack(many, true)).toEqual(frames);
   });
 
   it(`splits a station's frames into chunks of at most ${framesPerChunk}`, () => {
@@ -234,7 +260,7 @@ describe.each(testDatabases)('message log in the store (%s)', (kind) => {
     expect((await pages(s, 'A', 1000)).flat()).toEqual(all);
   });
 
-  it('stores a chunk of many frames deflated and one of a few as JSON, and reads both back alike', async () => {
+  it('stores a chunk of many frames deflated and one of a few as text, and reads both back alike', async () => {
     const s = await open();
     const many = Array.from({ length: 300 }, (_, n) => frame('A', n));
     const few = [frame('A', 300), frame('A', 301)];
@@ -247,8 +273,7 @@ describe.each(testDatabases)('message log in the store (%s)', (kind) => {
       [300, true, false],
       [2, false, true],
     ]);
-    const json = JSON.stringify(many.map((e) => [e.at, e.direction, e.messageType, e.messageId, e.action, e.frame]));
-    expect(rows[0]!.entries_deflated.length).toBeLessThan(json.length / 5);
+    expect(rows[0]!.entries_deflated.length).toBeLessThan(chunksOf(many)[0]!.entries.length / 5);
     expect((await s.messageLog({ stationId: 'A', limit: 1000 })).map(bare)).toEqual([...many, ...few].reverse());
     expect((await pages(s, 'A', 7)).flat().map(bare)).toEqual([...many, ...few].reverse());
   });

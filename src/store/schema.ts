@@ -108,9 +108,9 @@ export interface MessageLogChunksTable {
   first_at: string;
   last_at: string;
   frame_count: number;
-  /** JSON of the frames; empty when `entries_deflated` holds it. */
+  /** The frames' text (store/message-log-chunks.ts); empty when `entries_deflated` holds it. */
   entries: string;
-  /** The JSON of the frames deflated (zlib), for chunks of many frames (store/message-log-chunks.ts). */
+  /** The frames' text deflated (zlib), for chunks of many frames. */
   entries_deflated: Buffer | null;
 }
 
