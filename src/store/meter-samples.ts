@@ -103,28 +103,8 @@ const jsonNumber = (value: number | null) => (value !== null && Number.isFinite(
 
 export function decodeReadings(row: { station_id: string; connector_id: number; transaction_id: number | null; ts: string; readings: string }): MeterReading[] {
   const stored = JSON.parse(row.readings) as Array<StoredReading | StoredRawReading>;
-  return stored.map((reading): MeterReading => {
-    if (reading.length === 4) {
-      const [measurand, phase, rawValue, rawUnit] = reading;
-      const [unit, factor] = normalisedUnit(measurand, rawUnit);
-      return {
-        stationId: row.station_id,
-        connectorId: row.connector_id,
-        transactionId: row.transaction_id,
-        timestamp: row.ts,
-        measurand,
-        phase: phase === '' ? null : phase,
-        location: 'Outlet',
-        context: 'Sample.Periodic',
-        unit,
-        value: normalisedValue(rawValue, 'Raw', factor),
-        rawValue,
-        rawUnit,
-        format: 'Raw',
-        derived: false,
-      };
-    }
-    const [measurand, phase, location, context, unit, value, rawValue, rawUnit, format, derived] = reading;
+  return stored.map((reading) => {
+    const [measurand, phase, location, context, unit, value, rawValue, rawUnit, format, derived] = reading.length === 4 ? wholeOf(reading) : reading;
     return {
       stationId: row.station_id,
       connectorId: row.connector_id,
@@ -142,6 +122,12 @@ export function decodeReadings(row: { station_id: string; connector_id: number; 
       derived: derived === 1,
     };
   });
+}
+
+/** The whole form of a reading stored raw: what normalising it gives. */
+function wholeOf([measurand, phase, rawValue, rawUnit]: StoredRawReading): StoredReading {
+  const [unit, factor] = normalisedUnit(measurand, rawUnit);
+  return [measurand, phase, 'Outlet', 'Sample.Periodic', unit, normalisedValue(rawValue, 'Raw', factor), rawValue, rawUnit, 'Raw', 0];
 }
 
 /**
