@@ -163,7 +163,7 @@ function latestEnergyRegisters(added: MeterReading[]): Map<number, { ts: string;
   return latest;
 }
 const messageLogColumns = ['station_id', 'first_at', 'last_at', 'frame_count', 'entries', 'entries_deflated'] as const;
-/** Chunks per statement: SQLite allows 32,766 parameters; 64 rows of 5 stay far below. */
+/** Chunks per statement: SQLite allows 32,766 parameters; 64 rows of 6 stay far below. */
 const sqliteChunk = 64;
 
 /**
