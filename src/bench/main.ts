@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { machineDescription, ocppLoadBench } from './ocpp-load.js';
+import { machineDescription, ocppLoadBench, type OcppLoadReport } from './ocpp-load.js';
 import { rebalanceBench } from './rebalance.js';
 import { runPlannerReplanBench } from './planner-replan.js';
 import { simulatorScale } from './simulator-scale.js';
@@ -89,7 +89,8 @@ switch (o.scenario) {
         serverConfig,
       });
     // The machine's speed drifts over minutes, and the bare server and Ampyard run one after the
-    // other: alternating them over several rounds and taking the median ratio steadies the figure.
+    // other (saturate: the bare server before and after): alternating them over several rounds and
+    // taking the median ratio steadies the figure.
     const rounds = [];
     for (let i = 0; i < o.rounds; i++) rounds.push(await runOnce());
     const byRatio = [...rounds].sort((a, b) => a.cpuRatioToBaseline - b.cpuRatioToBaseline);
@@ -99,7 +100,7 @@ switch (o.scenario) {
       const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
       const figures =
         `${report.messagesPerSecond} msg/s, latency p50 ${report.latencyMs.p50} / p99 ${report.latencyMs.p99} / max ${report.latencyMs.max} ms, ` +
-        `server ${report.serverCpuUsPerMessage} µs CPU/msg vs bare ws ${report.baselineCpuUsPerMessage} (ratio ${report.cpuRatioToBaseline}), ` +
+        `server ${report.serverCpuUsPerMessage} µs CPU/msg vs bare ws ${report.baselineCpuUsPerMessage}${report.baselineCpuUsPerMessageBeforeAfter ? ` (mean of ${report.baselineCpuUsPerMessageBeforeAfter.join(' before and ')} after)` : ''} (ratio ${report.cpuRatioToBaseline}), ` +
         `${report.rssBytesPerStation} B RSS/station, ${report.failures} failures, load generator ${report.loadgenCpuPct} % CPU` +
         (report.scenario === 'storm' ? `, ${report.allAcceptedAfterS === null ? `not all accepted (storm over after ${report.durationS} s)` : `all accepted after ${report.allAcceptedAfterS} s`}, /healthz max ${report.healthzMaxMs} ms (kept-alive ${report.healthzKeptAliveMaxMs}, new connection ${report.healthzNewConnectionMaxMs}${report.apiPort ? ` on the API port; new connection to the OCPP port ${report.healthzOcppPortMaxMs}` : ''}; ${report.teardownHealthzMaxMs} ms while the load generator dropped every connection after it), ${report.retriedUpgrades} upgrades retried after 503` : '') +
         (report.tlsCipher ? `, ${report.tlsCipher}` : '') +
@@ -122,8 +123,14 @@ switch (o.scenario) {
 if (o.json) writeFileSync(o.json, JSON.stringify(result, null, 2));
 
 /** One round's CPU figures, kept beside the median round's full report. */
-function roundFigures(r: { serverCpuUsPerMessage: number; baselineCpuUsPerMessage: number; cpuRatioToBaseline: number; messagesPerSecond: number }) {
-  return { serverCpuUsPerMessage: r.serverCpuUsPerMessage, baselineCpuUsPerMessage: r.baselineCpuUsPerMessage, cpuRatioToBaseline: r.cpuRatioToBaseline, messagesPerSecond: r.messagesPerSecond };
+function roundFigures(r: OcppLoadReport) {
+  return {
+    serverCpuUsPerMessage: r.serverCpuUsPerMessage,
+    baselineCpuUsPerMessage: r.baselineCpuUsPerMessage,
+    ...(r.baselineCpuUsPerMessageBeforeAfter ? { baselineCpuUsPerMessageBeforeAfter: r.baselineCpuUsPerMessageBeforeAfter } : {}),
+    cpuRatioToBaseline: r.cpuRatioToBaseline,
+    messagesPerSecond: r.messagesPerSecond,
+  };
 }
 
 /** Adds a row at the end of the log table, the first table of docs/benchmarks.md (prose follows it). */
