@@ -134,12 +134,12 @@ export function decodeChunkNewestFirst(row: MessageLogChunkRow): MessageLogEntry
   }
   const heads = JSON.parse(text.slice(0, newline)) as StoredFrameHead[];
   const starts: number[] = [];
-  let at = newline + 1;
+  let position = newline + 1;
   for (const head of heads) {
-    starts.push(at);
-    at += head[5];
+    starts.push(position);
+    position += head[5];
   }
-  if (at !== text.length) throw new Error(`message log chunk ${row.id}: its frames are ${text.length - newline - 1} characters, its heads say ${at - newline - 1}`);
+  if (position !== text.length) throw new Error(`message log chunk ${row.id}: its frames are ${text.length - newline - 1} characters, its heads say ${position - newline - 1}`);
   for (let i = heads.length - 1; i >= 0; i--) {
     const [at, direction, messageType, messageId, action, length] = heads[i]!;
     out.push({ id: base + i, stationId: row.station_id, at, direction, messageType, messageId, action, frame: text.slice(starts[i]!, starts[i]! + length) });
