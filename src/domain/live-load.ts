@@ -1,4 +1,14 @@
 import type { EventBus } from './ports.js';
+import type { MeterReading } from './types.js';
+
+/** The station phase a reading's phase belongs to: none given is L1; L1-N and L1-L2 are L1's. */
+function stationPhaseOf(phase: string | null): 'L1' | 'L2' | 'L3' | undefined {
+  if (phase === null) return 'L1';
+  if (phase.startsWith('L1')) return 'L1';
+  if (phase.startsWith('L2')) return 'L2';
+  if (phase.startsWith('L3')) return 'L3';
+  return undefined;
+}
 
 export interface ConnectorLoad {
   powerW: number;
@@ -18,18 +28,26 @@ export class LiveLoad {
   constructor(events: EventBus) {
     events.subscribe((e) => {
       if (e.type === 'meter.values') {
-        const power = e.readings.filter((r) => r.measurand === 'Power.Active.Import' && r.value !== null && r.phase === null);
-        const currents = e.readings.filter((r) => r.measurand === 'Current.Import' && r.value !== null);
-        if (power.length === 0 && currents.length === 0) return;
-        const newest = power.at(-1) ?? currents.at(-1)!;
+        // One pass over the readings, on the path of every MeterValues: the newest power of the
+        // connector as a whole, and the current of each phase.
+        let power: MeterReading | undefined;
+        let lastCurrent: MeterReading | undefined;
         const currentA = { L1: 0, L2: 0, L3: 0 };
-        for (const c of currents) {
-          const phase = (c.phase ?? 'L1').slice(0, 2) as 'L1' | 'L2' | 'L3';
-          if (phase in currentA) currentA[phase] = c.value!;
+        for (const r of e.readings) {
+          if (r.value === null) continue;
+          if (r.measurand === 'Power.Active.Import') {
+            if (r.phase === null) power = r;
+          } else if (r.measurand === 'Current.Import') {
+            lastCurrent = r;
+            const phase = stationPhaseOf(r.phase);
+            if (phase) currentA[phase] = r.value;
+          }
         }
+        if (!power && !lastCurrent) return;
+        const newest = power ?? lastCurrent!;
         // A station reporting only power is taken as balanced over three phases at 230 V.
-        const powerW = power.at(-1)?.value ?? (currentA.L1 + currentA.L2 + currentA.L3) * 230;
-        if (currents.length === 0) currentA.L1 = currentA.L2 = currentA.L3 = powerW / (3 * 230);
+        const powerW = power?.value ?? (currentA.L1 + currentA.L2 + currentA.L3) * 230;
+        if (!lastCurrent) currentA.L1 = currentA.L2 = currentA.L3 = powerW / (3 * 230);
         let station = this.latest.get(e.stationId);
         if (!station) this.latest.set(e.stationId, (station = new Map()));
         station.set(e.connectorId, { powerW, currentA, at: newest.timestamp });

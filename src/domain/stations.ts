@@ -125,6 +125,15 @@ export class StationService {
     return { status, intervalS: status === 'Accepted' ? this.options.heartbeatIntervalS : this.options.retryIntervalS, currentTime: now };
   }
 
+  /**
+   * Whether the station is accepted, when its registration is known without asking the store; on
+   * the path of every CALL, where awaiting the answer already known cost a turn of the microtask queue.
+   */
+  acceptedIfKnown(stationId: string): boolean | undefined {
+    const registration = this.registrations.get(stationId);
+    return registration === undefined ? undefined : registration === 'accepted';
+  }
+
   async isAccepted(stationId: string): Promise<boolean> {
     let registration = this.registrations.get(stationId);
     if (registration === undefined) {

@@ -171,7 +171,7 @@ export class OcppGateway {
       stationId,
       validator: schemaValidator(ws.protocol as OcppSubprotocol),
       handleCall: async (action, payload) => {
-        const end = metrics.handleLatency.startTimer({ action });
+        const end = metrics.handleLatency.startTimer(action);
         try {
           return await this.deps.handleCall(stationId, action, payload);
         } finally {

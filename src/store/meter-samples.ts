@@ -34,6 +34,11 @@ type StoredRawReading = [string, string, string, string | null];
 /** Whether two readings of one instant are the same reading (as the old per-reading unique index saw it). */
 const sameReading = (a: MeterReading, b: MeterReading) => a.measurand === b.measurand && (a.phase ?? '') === (b.phase ?? '') && a.location === b.location && a.derived === b.derived;
 
+function holdsReading(readings: MeterReading[], r: MeterReading): boolean {
+  for (const s of readings) if (sameReading(s, r)) return true;
+  return false;
+}
+
 /** Groups readings by instant, in the order they came; a reading repeated within a sample is kept once. */
 export function samplesOf(readings: MeterReading[]): MeterSample[] {
   const samples: MeterSample[] = [];
@@ -54,7 +59,7 @@ export function samplesOf(readings: MeterReading[]): MeterSample[] {
     }
     last = sample;
     // A handful of readings per instant: a scan is cheaper than building keys.
-    if (sample.readings.some((s) => sameReading(s, r))) continue;
+    if (holdsReading(sample.readings, r)) continue;
     sample.readings.push(r);
     if (sample.transactionId === null) sample.transactionId = r.transactionId;
   }
@@ -71,18 +76,17 @@ function storedRaw(r: MeterReading): boolean {
 /**
  * The JSON of a sample's readings, written out by hand: JSON.stringify of the nested arrays took
  * about twice as long (2.7 against 1.4 µs for a three-phase MeterValues), on the path of every one.
- * The output is exactly JSON.stringify's of the stored forms.
+ * A reading stored raw is its head (measurand and phase) and tail (unit), made once each, around its
+ * value: 1.1 µs against 1.4 built piece by piece. The output is exactly JSON.stringify's of the stored forms.
  */
 export function encodeReadings(readings: MeterReading[]): string {
-  let out = '[';
+  const parts = new Array<string>(readings.length);
   for (let i = 0; i < readings.length; i++) {
     const r = readings[i]!;
-    if (i > 0) out += ',';
-    const rawUnit = r.rawUnit === null ? 'null' : quoted(r.rawUnit);
-    if (storedRaw(r)) out += `[${quoted(r.measurand)},${quoted(r.phase ?? '')},${quotedValue(r.rawValue)},${rawUnit}]`;
-    else out += `[${quoted(r.measurand)},${quoted(r.phase ?? '')},${quoted(r.location)},${quoted(r.context)},${r.unit === null ? 'null' : quoted(r.unit)},${jsonNumber(r.value)},${quotedValue(r.rawValue)},${rawUnit},${quoted(r.format)},${r.derived ? 1 : 0}]`;
+    if (storedRaw(r)) parts[i] = headOf(r.measurand, r.phase ?? '') + quotedValue(r.rawValue) + tailOf(r.rawUnit);
+    else parts[i] = `[${quoted(r.measurand)},${quoted(r.phase ?? '')},${quoted(r.location)},${quoted(r.context)},${r.unit === null ? 'null' : quoted(r.unit)},${jsonNumber(r.value)},${quotedValue(r.rawValue)},${r.rawUnit === null ? 'null' : quoted(r.rawUnit)},${quoted(r.format)},${r.derived ? 1 : 0}]`;
   }
-  return out + ']';
+  return `[${parts.join(',')}]`;
 }
 
 /** Measurands, phases, units and the like come from short lists: their JSON is made once each. */
@@ -95,6 +99,31 @@ function quoted(name: string): string {
     if (quotedNames.size < 1000) quotedNames.set(name, json);
   }
   return json;
+}
+/** `[measurand,phase,` of a reading stored raw, by measurand then phase. */
+const heads = new Map<string, Map<string, string>>();
+function headOf(measurand: string, phase: string): string {
+  let byPhase = heads.get(measurand);
+  if (!byPhase) {
+    byPhase = new Map();
+    if (heads.size < 1000) heads.set(measurand, byPhase);
+  }
+  let head = byPhase.get(phase);
+  if (head === undefined) {
+    head = `[${quoted(measurand)},${quoted(phase)},`;
+    if (byPhase.size < 100) byPhase.set(phase, head);
+  }
+  return head;
+}
+/** `,unit]` of a reading stored raw. */
+const tails = new Map<string | null, string>();
+function tailOf(rawUnit: string | null): string {
+  let tail = tails.get(rawUnit);
+  if (tail === undefined) {
+    tail = `,${rawUnit === null ? 'null' : quoted(rawUnit)}]`;
+    if (tails.size < 1000) tails.set(rawUnit, tail);
+  }
+  return tail;
 }
 /** A raw value is nearly always a decimal number as text, which needs no escaping. */
 const plainNumberText = /^[0-9.eE+-]*$/;

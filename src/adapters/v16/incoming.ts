@@ -138,7 +138,7 @@ export function v16CallHandler(s: V16Services) {
   return async (stationId: string, action: string, payload: any): Promise<unknown> => {
     const handler = handlers[action];
     if (!handler) throw new OcppError('NotSupported', `${action} is a central-system-initiated message`);
-    if (!allowedBeforeAcceptance.has(action) && !(await s.stations.isAccepted(stationId))) {
+    if (!allowedBeforeAcceptance.has(action) && !(s.stations.acceptedIfKnown(stationId) ?? (await s.stations.isAccepted(stationId)))) {
       throw new OcppError('SecurityError', 'station is not accepted by the central system; send BootNotification');
     }
     if (typeof payload.timestamp === 'string') {
@@ -148,6 +148,7 @@ export function v16CallHandler(s: V16Services) {
         throw new OcppError('PropertyConstraintViolation', `timestamp "${payload.timestamp}" is not a valid date-time`);
       }
     }
-    return handler(stationId, payload);
+    // Awaited: an async function that returns a promise settles two turns of the microtask queue later.
+    return await handler(stationId, payload);
   };
 }
