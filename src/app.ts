@@ -156,7 +156,13 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
   const overPlain = config.apiPort === undefined ? http.server : createHttpServer(ocppRequests);
   gateway.attach(overPlain);
   // New connections are read a few at a time (gateway/paced-listener.ts).
-  const plainListener = new PacedPlainListener(overPlain, { concurrency: config.maxConcurrentNewConnections, placeMs: 1000, firstRequestTimeoutMs: 30_000 });
+  const plainListener = new PacedPlainListener(overPlain, {
+    concurrency: config.maxConcurrentNewConnections,
+    placeMs: 1000,
+    firstRequestTimeoutMs: 30_000,
+    // Only the chargers' upgrades wait their turn: /healthz and the API are answered during a storm.
+    pacedPath: `${config.ocppPath.replace(/\/$/, '')}/`,
+  });
 
   let tlsListener: PacedTlsListener | undefined;
   if (config.tls) {

@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, get as httpGet, type Server as HttpServer } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PacedPlainListener } from './paced-listener.js';
+import { PacedPlainListener, requestTargetOf } from './paced-listener.js';
 import { connectedTogether } from '../../test/helpers/sockets.js';
 
 /** Sends a GET on a raw client socket and resolves with the whole response once the server closes it. */
@@ -103,4 +103,47 @@ describe('PacedPlainListener', () => {
     listener = undefined;
     agent.destroy();
   }, 10_000);
+
+  it('with pacedPath, serves other requests on new connections at once while the paced ones wait their turn', async () => {
+    const http = createHttpServer((req, res) => res.end(`ok ${req.url}`));
+    // One place, held up to 300 ms by each client that has sent only part of its request.
+    listener = new PacedPlainListener(http, { concurrency: 1, placeMs: 300, firstRequestTimeoutMs: 10_000, pacedPath: '/ocpp/' });
+    const raw = await connectedTogether(6);
+    // Accepted in this order: the slow ones first, as the thousands already queued in a storm.
+    const [slow0, slow1, slow2, slow3, healthz, lateCharger] = raw.clients;
+    const slow = [slow0!, slow1!, slow2!, slow3!];
+    for (const [i, socket] of slow.entries()) socket.write(`GET /ocpp/CP${i} HTTP/1.1\r\nHost: x\r\n`);
+    const started = Date.now();
+    for (const socket of raw.accepted) listener.accept(socket);
+    await new Promise((r) => setTimeout(r, 50));
+    // The four slow ones hold the place for about 1.2 s between them.
+    const chargerAnswer = rawGet(lateCharger!, '/ocpp/CP-late').then((text) => ({ text, ms: Date.now() - started }));
+    const healthzText = await rawGet(healthz!, '/healthz');
+    const healthzMs = Date.now() - started;
+    expect(healthzText.endsWith('ok /healthz')).toBe(true);
+    expect(healthzMs).toBeLessThan(600);
+    const charger = await chargerAnswer;
+    expect(charger.text.endsWith('ok /ocpp/CP-late')).toBe(true);
+    expect(charger.ms).toBeGreaterThanOrEqual(900);
+    raw.close();
+  }, 10_000);
+
+  it('with pacedPath, a client that connects and sends nothing is closed after firstRequestTimeoutMs', async () => {
+    const http = createHttpServer((_req, res) => res.end('ok'));
+    listener = new PacedPlainListener(http, { concurrency: 1, placeMs: 100, firstRequestTimeoutMs: 400, pacedPath: '/ocpp/' });
+    const raw = await connectedTogether(2);
+    for (const socket of raw.accepted) listener.accept(socket);
+    // Silent, it holds no place: the other is served at once.
+    expect((await rawGet(raw.clients[1]!, '/ocpp/CP1')).endsWith('ok')).toBe(true);
+    expect(await closedWithin(raw.clients[0]!, 3000)).toBe(true);
+    raw.close();
+  }, 5_000);
+
+  it('reads the target of a request line only when the line is whole', () => {
+    expect(requestTargetOf(Buffer.from('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'))).toBe('/healthz');
+    expect(requestTargetOf(Buffer.from('GET /ocpp/CP%201 HTTP/1.1\r\n'))).toBe('/ocpp/CP%201');
+    expect(requestTargetOf(Buffer.from('GET /healthz HTTP/1.1'))).toBeUndefined();
+    expect(requestTargetOf(Buffer.from('\u0016\u0003\u0001 TLS hello\n'))).toBeUndefined();
+    expect(requestTargetOf(Buffer.from('GET /x\r\n'))).toBeUndefined();
+  });
 });

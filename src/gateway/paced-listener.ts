@@ -41,6 +41,16 @@ export abstract class PacedListener {
     socket.on('error', () => socket.destroy());
     this.open.add(socket);
     socket.once('close', () => this.open.delete(socket));
+    this.arrived(socket);
+  }
+
+  /** What becomes of a connection just accepted: here, it waits for its place. */
+  protected arrived(socket: Socket): void {
+    this.waitForPlace(socket);
+  }
+
+  /** Queues the connection; its first step starts when there is room. */
+  protected waitForPlace(socket: Socket): void {
     // A connection's job ends when it gives its place up, which lets the queue start the next.
     this.waiting.push(() =>
       socket.destroyed
@@ -87,6 +97,12 @@ export abstract class PacedListener {
  * parsed. So a poll phase parses at most `concurrency` new connections' requests, however many
  * arrived; the upgrades then wait in the gateway's own admission queue. One that sends nothing
  * within `firstRequestTimeoutMs` is closed.
+ *
+ * Only the chargers' requests queue: a new connection's first bytes are read as they come (a read
+ * and a look at the request line, not a parse), and a request for anything but `pacedPath`, such
+ * as `/healthz` or the API, goes to the HTTP server at once. In a reconnect storm the queue holds
+ * thousands of upgrades; a load balancer's health check on a new connection waited behind them all
+ * (3.2 s with 10,000 stations, where the target is 100 ms).
  */
 export class PacedPlainListener extends PacedListener {
   /** Connections handed over whose first request has not been parsed yet. */
@@ -94,7 +110,13 @@ export class PacedPlainListener extends PacedListener {
 
   constructor(
     http: HttpServer,
-    private readonly plainOptions: { concurrency: number; placeMs: number; firstRequestTimeoutMs: number },
+    private readonly plainOptions: {
+      concurrency: number;
+      placeMs: number;
+      firstRequestTimeoutMs: number;
+      /** Requests whose target starts with this wait for a place; others are served at once. Without it, all wait. */
+      pacedPath?: string;
+    },
   ) {
     super(http, plainOptions);
     const parsed = (req: { socket: object }) => {
@@ -107,6 +129,26 @@ export class PacedPlainListener extends PacedListener {
     // Prepended so the place is free before the handlers run (they may end the socket).
     http.prependListener('request', parsed);
     http.prependListener('upgrade', parsed);
+  }
+
+  protected override arrived(socket: Socket): void {
+    const { pacedPath, firstRequestTimeoutMs } = this.plainOptions;
+    if (pacedPath === undefined) return this.waitForPlace(socket);
+    // A client that connects and says nothing holds no place, and is closed like one that holds a place and says nothing.
+    const giveUpTimer = setTimeout(() => socket.destroy(), firstRequestTimeoutMs);
+    const stopWaiting = () => clearTimeout(giveUpTimer);
+    socket.once('close', stopWaiting);
+    socket.once('data', (chunk: Buffer) => {
+      stopWaiting();
+      socket.off('close', stopWaiting);
+      socket.pause();
+      // Put back for the HTTP server, which reads it first once it has the connection.
+      socket.unshift(chunk);
+      const target = requestTargetOf(chunk);
+      if (target === undefined || target.startsWith(pacedPath)) this.waitForPlace(socket);
+      else this.firstStep(socket, () => undefined);
+    });
+    socket.resume();
   }
 
   protected firstStep(socket: Socket, done: () => void): void {
@@ -126,4 +168,15 @@ export class PacedPlainListener extends PacedListener {
     this.http.emit('connection', socket);
     socket.resume();
   }
+}
+
+/**
+ * The target of an HTTP request whose request line is complete in `chunk` ("GET /healthz HTTP/1.1"
+ * gives "/healthz"); undefined when the line is not all there, or is not a request line.
+ */
+export function requestTargetOf(chunk: Buffer): string | undefined {
+  const lineEnd = chunk.indexOf(10);
+  if (lineEnd < 0 || lineEnd > 8192) return undefined;
+  const [method, target, version] = chunk.toString('latin1', 0, lineEnd).trimEnd().split(' ');
+  return method && target && version?.startsWith('HTTP/') ? target : undefined;
 }
