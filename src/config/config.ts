@@ -71,7 +71,8 @@ export const ConfigSchema = Type.Object(
     maxConcurrentNewConnections: Type.Integer({
       minimum: 1,
       default: 64,
-      description: 'new plain connections read at once until their first request is parsed (each keeps its place at most 1 s); others wait unread, so a storm of upgrade requests never holds the event loop',
+      description:
+        'new plain connections to the OCPP path parsed at once until their first request is parsed (each keeps its place at most 1 s); the others wait with only their first bytes read, so a storm of upgrade requests never holds the event loop. Requests for other paths (/healthz, the API) do not wait',
     }),
     maxConcurrentAdmissions: Type.Integer({
       minimum: 1,
