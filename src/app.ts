@@ -160,8 +160,11 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
     concurrency: config.maxConcurrentNewConnections,
     placeMs: 1000,
     firstRequestTimeoutMs: 30_000,
-    // Only the chargers' upgrades wait their turn: /healthz and the API are answered during a storm.
-    pacedPath: `${config.ocppPath.replace(/\/$/, '')}/`,
+    // On one port for everything, only the chargers' upgrades wait their turn, so that /healthz and
+    // the API on a new connection are answered during a storm. Each new connection's first bytes are
+    // then read as they come, about 30 µs of CPU a connection and longer stalls of the event loop
+    // in a burst (paced-listener.ts); with the API on a port of its own that is not worth it.
+    ...(config.apiPort === undefined ? { pacedPath: `${config.ocppPath.replace(/\/$/, '')}/` } : {}),
   });
 
   let tlsListener: PacedTlsListener | undefined;

@@ -1,3 +1,4 @@
+import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startCsms, type TestCsms } from './helpers/csms.js';
@@ -79,4 +80,34 @@ describe('admission control', () => {
     expect(again.filter((r) => !r.open)).toEqual([]);
     for (const r of [...again, await newcomer]) if (r.open) r.ws.close();
   });
+
+  it('on one port, /healthz and the API on a new connection are answered while chargers wait for a place', async () => {
+    // One charger's upgrade read at a time, and each of these holds its place a second: it sends half a request.
+    server = await startCsms({ maxConcurrentNewConnections: 1 });
+    const { port } = new URL(server.httpUrl);
+    const slow: Socket[] = [];
+    for (let i = 0; i < 3; i++) {
+      const socket = connect(Number(port), '127.0.0.1');
+      socket.on('error', () => undefined);
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write(`GET /ocpp/SLOW-${i} HTTP/1.1\r\nHost: x\r\n`);
+      slow.push(socket);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    // Each on a connection of its own: the first request to this server, then one after the server closed it.
+    const healthz = await fetch(`${server.httpUrl}/healthz`, { headers: { connection: 'close' } });
+    expect(healthz.status).toBe(200);
+    const stations = await fetch(`${server.httpUrl}/api/v1/stations`, { headers: { connection: 'close' } });
+    expect(stations.status).toBe(200);
+    // The three slow ones hold the only place for about 3 s between them.
+    expect(Date.now() - started).toBeLessThan(1000);
+    // A charger that comes after them waits its turn, and gets in.
+    const charger = tryConnect(server.ocppUrl, 'AFTER-SLOW').then((r) => ({ r, ms: Date.now() - started }));
+    const { r, ms } = await charger;
+    expect(r.open).toBe(true);
+    expect(ms).toBeGreaterThanOrEqual(1500);
+    if (r.open) r.ws.close();
+    for (const socket of slow) socket.destroy();
+  }, 15_000);
 });
