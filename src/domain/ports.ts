@@ -76,7 +76,12 @@ export interface Store {
   nextReservationId(): Promise<number>;
 
   // message log
+  /** Writes entries, each station's as one chunk (or more, past a thousand frames), in one write. */
   appendMessageLog(entries: readonly NewMessageLogEntry[]): Promise<void>;
+  /** A batch to gather frames in as they cross the wire, in the store's own form (see MessageLogBatch). */
+  newMessageLogBatch(expectedBytes?: number): MessageLogBatch;
+  /** Writes a batch this store made, a few stations per write, so that no write holds the event loop long. */
+  appendMessageLogBatch(batch: MessageLogBatch): Promise<void>;
   messageLog(q: { stationId: string; before?: number; limit: number; action?: string }): Promise<MessageLogEntry[]>;
   pruneMessageLog(olderThan: string, keepPerStation: number): Promise<number>;
 
@@ -138,4 +143,18 @@ export interface EventBus {
 
 export interface Clock {
   now(): Date;
+}
+
+/**
+ * Frames gathered for the message log until they are written, held by the store in the form it
+ * writes them in: the log's writer adds every frame of every station, so what a frame leaves on the
+ * JavaScript heap until the next write is garbage the collector copies again and again.
+ */
+export interface MessageLogBatch {
+  /** Adds a frame; `at` is its time, in ms since the epoch. */
+  add(stationId: string, at: number, direction: 'in' | 'out', messageType: number | null, messageId: string | null, action: string | null, frame: string): void;
+  /** Frames added so far. */
+  readonly frames: number;
+  /** Bytes held so far (to size the next batch). */
+  readonly bytes: number;
 }
