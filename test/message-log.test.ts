@@ -98,6 +98,23 @@ describe('chunksOf', () => {
     expect(readBack(many, true)).toEqual(frames);
   });
 
+  it('a batch gathered in the buffer another gave back makes the same chunks, and the first chunks stay as they were', () => {
+    const add = (batch: MessageLogBatch, e: NewEntry) => batch.add(e.stationId, Date.parse(e.at), e.direction, e.messageType, e.messageId, e.action, e.frame);
+    const first = new MessageLogBatch(4096);
+    const a = Array.from({ length: 60 }, (_, n) => frame('A', n));
+    const c = [frame('C', 0), frame('C', 1)];
+    for (const e of [...a, ...c]) add(first, e);
+    const firstChunks = first.chunks();
+    const text = first.release();
+    expect(first.frames).toBe(0);
+    expect(first.chunks()).toEqual([]);
+    const second = new MessageLogBatch(text);
+    const b = Array.from({ length: 60 }, (_, n) => frame('B', n));
+    for (const e of b) add(second, e);
+    expect(second.chunks().map((chunk) => readBack(chunk, chunk.entriesDeflated !== null))).toEqual([b]);
+    expect(firstChunks.map((chunk) => readBack(chunk, chunk.entriesDeflated !== null))).toEqual([a, c]);
+  });
+
   it(`splits a station's frames into chunks of at most ${framesPerChunk}`, () => {
     const many = Array.from({ length: 2 * framesPerChunk + 5 }, (_, n) => frame('A', n));
     expect(chunksOf([...many.slice(0, 10), frame('B', 0), ...many.slice(10)]).map((c) => [c.stationId, c.frameCount])).toEqual([

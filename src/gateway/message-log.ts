@@ -33,8 +33,8 @@ export class MessageLogWriter {
   flush(): Promise<void> {
     if (this.batch.frames === 0) return this.writing;
     const batch = this.batch;
-    // The next batch starts at about the size this one reached, so that it seldom has to grow.
-    this.batch = this.store.newMessageLogBatch(batch.bytes + (batch.bytes >> 2));
+    // The next batch expects about as much as this one held, so that it seldom has to grow.
+    this.batch = this.store.newMessageLogBatch(batch.bytes);
     this.writing = this.writing.then(() => this.store.appendMessageLogBatch(batch)).catch(this.opts.onError);
     return this.writing;
   }

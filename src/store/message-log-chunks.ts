@@ -85,8 +85,25 @@ export class MessageLogBatch {
   private readonly order: PendingChunk[] = [];
   frames = 0;
 
-  constructor(expectedBytes = 64 * 1024) {
-    this.text = Buffer.allocUnsafe(Math.max(4096, expectedBytes));
+  /**
+   * @param text a buffer to gather the text in (one a written batch gave back, see `release`), or
+   *   the bytes to expect. Each new buffer outside the heap counts towards what makes V8 run a full
+   *   collection: a new one of 2.5 MB per flush under saturate brought 19-27 of them per 15 s, against
+   *   1-3 before.
+   */
+  constructor(text: Buffer | number = 64 * 1024) {
+    this.text = typeof text === 'number' ? Buffer.allocUnsafe(Math.max(4096, text)) : text;
+  }
+
+  /** The buffer of the text, for another batch once this one's chunks are made; this batch is empty after. */
+  release(): Buffer {
+    const text = this.text;
+    this.text = Buffer.alloc(0);
+    this.used = 0;
+    this.current.clear();
+    this.order.length = 0;
+    this.frames = 0;
+    return text;
   }
 
   /** Bytes of text held so far (for sizing the next batch). */
@@ -133,7 +150,7 @@ export class MessageLogBatch {
     const frameCount = ranges.length / 4;
     let size = frameCount + 2; // '[', the commas, ']' and the newline
     for (let i = 0; i < ranges.length; i += 2) size += ranges[i + 1]! - ranges[i]!;
-    const out = Buffer.allocUnsafe(size);
+    const out = scratchOf(size);
     let at = 0;
     out[at++] = 0x5b; // [
     for (let i = 0; i < ranges.length; i += 4) {
@@ -149,8 +166,8 @@ export class MessageLogBatch {
       firstAt: isoOf(c.firstAt),
       lastAt: isoOf(c.lastAt),
       frameCount,
-      entries: deflate ? '' : out.toString('utf8'),
-      entriesDeflated: deflate ? deflateSync(out, { level: 1 }) : null,
+      entries: deflate ? '' : out.toString('utf8', 0, size),
+      entriesDeflated: deflate ? deflateSync(out.subarray(0, size), { level: 1 }) : null,
     };
   }
 }
@@ -184,6 +201,18 @@ export function chunksOf(entries: readonly NewMessageLogEntry[]): MessageLogChun
   const batch = new MessageLogBatch();
   for (const e of entries) batch.add(e.stationId, typeof e.at === 'string' ? e.at : e.at.getTime(), e.direction, e.messageType, e.messageId, e.action, e.frame);
   return batch.chunks();
+}
+
+/**
+ * One buffer to lay out each chunk's text in before it is deflated or decoded, reused: a chunk's
+ * text is done with before the next is made. One that a very large chunk grew past 4 MB is not kept.
+ */
+let scratch = Buffer.allocUnsafe(64 * 1024);
+function scratchOf(size: number): Buffer {
+  if (size <= scratch.length) return scratch;
+  const grown = Buffer.allocUnsafe(Math.max(size, 2 * scratch.length));
+  if (grown.length <= 4 * 1024 * 1024) scratch = grown;
+  return grown;
 }
 
 /** A string as JSON; an id or action of printable ASCII without quote or backslash, as nearly all are, needs no escaping. */
