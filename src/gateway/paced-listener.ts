@@ -98,9 +98,9 @@ export abstract class PacedListener {
  * arrived; the upgrades then wait in the gateway's own admission queue. One that sends nothing
  * within `firstRequestTimeoutMs` is closed.
  *
- * Only the chargers' requests queue: a new connection's first bytes are read as they come (a read
- * and a look at the request line, not a parse), and a request for anything but `pacedPath`, such
- * as `/healthz` or the API, goes to the HTTP server at once. In a reconnect storm the queue holds
+ * With `pacedPath`, only the chargers' requests queue: a new connection's first bytes are read as
+ * they come (a read and a look at the request line, not a parse), and a request for anything else,
+ * such as `/healthz` or the API, goes to the HTTP server at once. In a reconnect storm the queue holds
  * thousands of upgrades; a load balancer's health check on a new connection waited behind them all
  * (3.2 s with 10,000 stations, where the target is 100 ms).
  */
