@@ -1,4 +1,5 @@
 import { deflateSync, inflateSync } from 'node:zlib';
+import type { MessageLogBatch as MessageLogBatchPort } from '../domain/ports.js';
 import type { MessageLogEntry, NewMessageLogEntry } from '../domain/types.js';
 
 /**
@@ -77,7 +78,7 @@ interface PendingChunk {
  * 2. Here a frame is written into one buffer outside the JavaScript heap as it comes; what is left
  * on the heap is four numbers a frame.
  */
-export class MessageLogBatch {
+export class MessageLogBatch implements MessageLogBatchPort {
   private text: Buffer;
   private used = 0;
   private readonly current = new Map<string, PendingChunk>();
