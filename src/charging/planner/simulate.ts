@@ -201,13 +201,23 @@ export function replay(input: ReplayInput, options: ReplayOptions & { recordSess
     }
 
     // What really flows: the decided power for the part of the step the session is really there.
-    active.forEach((s, j) => {
+    const energies = active.map((s, j) => {
       const session = sessions[s];
       const p = Math.min(session.maxPowerKw, Math.max(0, power[j]));
-      const energy = Math.min(session.requestedKwh - delivered[s], p * presenceShare(session, interval) * hours);
+      if (sessionPowerKw) sessionPowerKw[s][k] = p;
+      return Math.min(session.requestedKwh - delivered[s], p * presenceShare(session, interval) * hours);
+    });
+    // A policy decides for the part of the step a session is said to be there; one that stays longer
+    // draws its power longer, which could take the site over its capacity (twice over, for a car
+    // that stays twice as long as told). Every policy but `uncontrolled` runs under the site's limit,
+    // as the live balancer keeps it: the step's energies are scaled down to fit.
+    const total = energies.reduce((a, b) => a + b, 0);
+    const allowed = capacity[k] * hours;
+    const scale = options.policy !== 'uncontrolled' && total > allowed ? allowed / total : 1;
+    active.forEach((s, j) => {
+      const energy = energies[j] * scale;
       delivered[s] += energy;
       sitePowerKw[k] += energy / hours;
-      if (sessionPowerKw) sessionPowerKw[s][k] = p;
     });
     peakSoFar = Math.max(peakSoFar, sitePowerKw[k]);
   }
