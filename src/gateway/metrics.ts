@@ -8,7 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric
 export class LabelledHistogram {
   readonly type = 'histogram' as const;
   readonly aggregator = 'sum' as const;
-  private series = new Map<string, { counts: number[]; sum: number; count: number }>();
+  private series = new Map<string, { counts: number[]; sum: number }>();
 
   constructor(
     readonly name: string,
@@ -20,14 +20,13 @@ export class LabelledHistogram {
   observe(labelValue: string, value: number): void {
     let series = this.series.get(labelValue);
     if (!series) {
-      series = { counts: new Array<number>(this.upperBounds.length + 1).fill(0), sum: 0, count: 0 };
+      series = { counts: new Array<number>(this.upperBounds.length + 1).fill(0), sum: 0 };
       this.series.set(labelValue, series);
     }
     let bucket = 0;
     while (bucket < this.upperBounds.length && value > this.upperBounds[bucket]!) bucket += 1;
     series.counts[bucket]! += 1;
     series.sum += value;
-    series.count += 1;
   }
 
   /** Starts timing; the function returned observes the seconds since, under `labelValue`. */
@@ -47,7 +46,7 @@ export class LabelledHistogram {
         values.push({ metricName: `${this.name}_bucket`, labels: { le, [this.labelName]: labelValue }, value: cumulative });
       }
       values.push({ metricName: `${this.name}_sum`, labels: { [this.labelName]: labelValue }, value: series.sum });
-      values.push({ metricName: `${this.name}_count`, labels: { [this.labelName]: labelValue }, value: series.count });
+      values.push({ metricName: `${this.name}_count`, labels: { [this.labelName]: labelValue }, value: cumulative });
     }
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }

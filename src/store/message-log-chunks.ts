@@ -84,7 +84,7 @@ export class MessageLogBatch implements MessageLogBatchPort {
   private readonly current = new Map<string, PendingChunk>();
   /** Chunks in the order they were begun: a station's in the order its frames came, stations in the order they first appear. */
   private readonly order: PendingChunk[] = [];
-  frames = 0;
+  private added = 0;
 
   /**
    * @param text a buffer to gather the text in (one a written batch gave back, see `release`), or
@@ -103,8 +103,13 @@ export class MessageLogBatch implements MessageLogBatchPort {
     this.used = 0;
     this.current.clear();
     this.order.length = 0;
-    this.frames = 0;
+    this.added = 0;
     return text;
+  }
+
+  /** Frames added so far. */
+  get frames(): number {
+    return this.added;
   }
 
   /** Bytes of text held so far (for sizing the next batch). */
@@ -112,9 +117,8 @@ export class MessageLogBatch implements MessageLogBatchPort {
     return this.used;
   }
 
-  /** Adds a frame; `at` is its time (ms since the epoch, or ISO-8601 text). */
-  add(stationId: string, at: number | string, direction: 'in' | 'out', messageType: number | null, messageId: string | null, action: string | null, frame: string): void {
-    const atMs = typeof at === 'number' ? at : Date.parse(at);
+  /** Adds a frame; `atMs` is its time, in ms since the epoch. */
+  add(stationId: string, atMs: number, direction: 'in' | 'out', messageType: number | null, messageId: string | null, action: string | null, frame: string): void {
     let chunk = this.current.get(stationId);
     if (!chunk || chunk.ranges.length >= framesPerChunk * 4) {
       chunk = { stationId, ranges: [], firstAt: atMs, lastAt: atMs };
@@ -131,7 +135,7 @@ export class MessageLogBatch implements MessageLogBatchPort {
     const frameStart = this.used;
     this.used += this.text.write(frame, this.used, 'utf8');
     chunk.ranges.push(headStart, frameStart, frameStart, this.used);
-    this.frames += 1;
+    this.added += 1;
   }
 
   private reserve(bytes: number): void {
@@ -200,7 +204,7 @@ export function slicesOf(chunks: MessageLogChunk[], maxChunks = 64, maxFrames = 
  */
 export function chunksOf(entries: readonly NewMessageLogEntry[]): MessageLogChunk[] {
   const batch = new MessageLogBatch();
-  for (const e of entries) batch.add(e.stationId, typeof e.at === 'string' ? e.at : e.at.getTime(), e.direction, e.messageType, e.messageId, e.action, e.frame);
+  for (const e of entries) batch.add(e.stationId, typeof e.at === 'string' ? Date.parse(e.at) : e.at.getTime(), e.direction, e.messageType, e.messageId, e.action, e.frame);
   return batch.chunks();
 }
 

@@ -34,6 +34,7 @@ type StoredRawReading = [string, string, string, string | null];
 /** Whether two readings of one instant are the same reading (as the old per-reading unique index saw it). */
 const sameReading = (a: MeterReading, b: MeterReading) => a.measurand === b.measurand && (a.phase ?? '') === (b.phase ?? '') && a.location === b.location && a.derived === b.derived;
 
+/** Whether `readings` has `r` already (see sameReading). */
 function holdsReading(readings: MeterReading[], r: MeterReading): boolean {
   for (const s of readings) if (sameReading(s, r)) return true;
   return false;
@@ -165,6 +166,6 @@ function wholeOf([measurand, phase, rawValue, rawUnit]: StoredRawReading): Store
  * not stored yet, and the merged list to store. Nothing new means nothing to write.
  */
 export function mergeSample(stored: MeterReading[], incoming: MeterReading[]): { added: MeterReading[]; merged: MeterReading[] } {
-  const added = incoming.filter((r) => !stored.some((s) => sameReading(s, r)));
+  const added = incoming.filter((r) => !holdsReading(stored, r));
   return { added, merged: added.length === 0 ? stored : [...stored, ...added] };
 }
