@@ -79,7 +79,10 @@ export const ConfigSchema = Type.Object(
       default: 64,
       description: 'of the pending upgrades, admissions running at once; the others wait in order, so a storm never holds the event loop',
     }),
-    sqliteSynchronous: Type.Union([Type.Literal('FULL'), Type.Literal('NORMAL')], { default: 'FULL' }),
+    sqliteSynchronous: Type.Union([Type.Literal('FULL'), Type.Literal('NORMAL')], {
+      default: 'FULL',
+      description: 'FULL: an acknowledged write survives power loss (the log is synced off the main thread before the answer); NORMAL: it survives a killed process',
+    }),
     messageLog: Type.Object(
       { retentionDays: Type.Number({ exclusiveMinimum: 0, default: 14 }), maxPerStation: Type.Integer({ minimum: 1, default: 20000 }) },
       { default: {}, additionalProperties: false },

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
@@ -20,6 +21,13 @@ export interface OpenedDatabase {
   sqlite?: BetterSqlite3.Database;
   /** SQLite: resolves once the checkpointer's thread has closed its connection, after `db.destroy()`. */
   checkpointerStopped?: () => Promise<void>;
+  /**
+   * SQLite with `synchronous` FULL on a file: what the connection has committed survives power
+   * loss once this resolves. The connection runs with NORMAL, whose COMMIT does not wait for the
+   * disk; this syncs the write-ahead log on libuv's thread pool instead of the main thread (ADR 0010).
+   * Every write must be followed by it before anyone is told the write is safe.
+   */
+  syncLog?: () => Promise<void>;
 }
 
 export interface DatabaseOptions {
@@ -33,6 +41,7 @@ export interface DatabaseOptions {
 /** Opens `sqlite:PATH`, `sqlite::memory:` or `postgres://…` and brings the schema up to date. */
 export async function openDatabase(url: string, options: DatabaseOptions = {}): Promise<OpenedDatabase> {
   let opened: OpenedDatabase;
+  let afterMigrations: (() => Promise<void>) | undefined;
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     // int8 (bigserial ids, count(*)) arrives as text by default; our ids stay far below 2^53.
     pg.types.setTypeParser(20, (v: string) => Number(v));
@@ -62,9 +71,31 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
     let db: Kysely<Database> | undefined;
     const checkpointer = path === ':memory:' ? null : new SqliteCheckpointer(path, async () => void (await sql`pragma wal_checkpoint(PASSIVE)`.execute(db!)));
     if (checkpointer) sqlite.pragma('wal_autocheckpoint = 0');
-    const cached = withStatementCache(sqlite, () => void checkpointer?.close());
+    let log: FileHandle | undefined;
+    const cached = withStatementCache(sqlite, () => {
+      void checkpointer?.close();
+      void log?.close();
+    });
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cached }) });
     opened = { db, flavour: 'sqlite', description: url, sqlite: cached, checkpointerStopped: () => checkpointer?.close() ?? Promise.resolve() };
+    const wantFull = (options.sqliteSynchronous ?? 'FULL') === 'FULL';
+    // After the migrations (below), which commit with FULL as they are.
+    if (wantFull && path !== ':memory:') {
+      afterMigrations = async () => {
+        try {
+          log = await open(`${path}-wal`, 'r');
+        } catch {
+          // No log file to sync (it appears with the first write): the connection keeps FULL.
+          return;
+        }
+        // fdatasync covers the file whoever wrote it: the frames SQLite's COMMIT appended are what a
+        // FULL commit would have synced before returning, and it is the same file until the last
+        // connection closes.
+        const file = log;
+        sqlite.pragma('synchronous = NORMAL');
+        opened.syncLog = () => file.datasync();
+      };
+    }
   } else {
     throw new Error(`database URL must start with sqlite: or postgres://, got "${url}"`);
   }
@@ -74,6 +105,7 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
     await opened.db.destroy();
     throw new Error(`database migration failed on ${opened.description}: ${(error as Error).message ?? String(error)}`);
   }
+  await afterMigrations?.();
   return opened;
 }
 

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { sql } from 'kysely';
 import { openDatabase, type OpenedDatabase } from './database.js';
 import { GroupCommitter } from './group-commit.js';
@@ -17,7 +17,7 @@ describe('group commit', () => {
       return original();
     };
     // A budget no machine reaches with 50 inserts: this test is about batching, not the budget.
-    const committer = new GroupCommitter(db, 500, 60_000);
+    const committer = new GroupCommitter(db, { budgetMs: 60_000 });
     const writes = Array.from({ length: 50 }, (_, i) =>
       committer.run((trx) => trx.insertInto('id_tags').values({ id_tag: `T${i}`, status: 'Accepted', expiry_date: null, parent_id_tag: null }).execute().then(() => i)),
     );
@@ -45,7 +45,7 @@ describe('group commit', () => {
       transactions += 1;
       return original();
     };
-    const committer = new GroupCommitter(opened.db, 500, 5);
+    const committer = new GroupCommitter(opened.db, { budgetMs: 5 });
     const busy = (ms: number) => {
       const until = performance.now() + ms;
       while (performance.now() < until);
@@ -67,4 +67,35 @@ describe('group commit', () => {
     const rows = await opened.db.selectFrom('id_tags').select('id_tag').execute();
     expect(rows).toHaveLength(10);
   });
+
+  it('settles callers only once what they wrote is made durable, and fails them when it cannot be', async () => {
+    opened = await openDatabase('sqlite::memory:');
+    let syncs = 0;
+    let finishSync: (() => void) | undefined;
+    let failSync: ((err: Error) => void) | undefined;
+    const committer = new GroupCommitter(opened.db, {
+      madeDurable: () =>
+        new Promise<void>((resolve, reject) => {
+          syncs += 1;
+          finishSync = resolve;
+          failSync = reject;
+        }),
+    });
+    const insert = (id: string) => committer.run((trx) => trx.insertInto('id_tags').values({ id_tag: id, status: 'Accepted', expiry_date: null, parent_id_tag: null }).execute().then(() => id));
+    let settled = false;
+    const first = insert('A').finally(() => (settled = true));
+    await vi.waitFor(() => expect(syncs).toBe(1));
+    // Committed (a reader sees it) but not yet durable: its caller waits.
+    expect(await opened.db.selectFrom('id_tags').select('id_tag').execute()).toEqual([{ id_tag: 'A' }]);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(settled).toBe(false);
+    finishSync!();
+    expect(await first).toBe('A');
+
+    const second = insert('B');
+    await vi.waitFor(() => expect(syncs).toBe(2));
+    failSync!(new Error('EIO: the disk went away'));
+    await expect(second).rejects.toThrow('EIO');
+  });
 });
+

@@ -21,16 +21,27 @@ export class GroupCommitter<DB> {
   private flushing: Promise<void> | null = null;
   private scheduled = false;
 
+  private readonly maxBatch: number;
+  /**
+   * How long one transaction may run its writes before it commits what it has. With SQLite every
+   * await inside it is a microtask, so a batch holds the event loop from start to commit: 500
+   * StatusNotifications of a connection storm took 400 ms. The rest waits for the next one.
+   */
+  private readonly budgetMs: number;
+  /**
+   * Makes what has been committed survive power loss, when the COMMIT itself does not wait for the
+   * disk (SQLite's log synced on another thread, ADR 0010). Callers settle only after it.
+   */
+  private readonly madeDurable?: () => Promise<void>;
+
   constructor(
     private readonly db: Kysely<DB>,
-    private readonly maxBatch = 500,
-    /**
-     * How long one transaction may run its writes before it commits what it has. With SQLite every
-     * await inside it is a microtask, so a batch holds the event loop from start to commit: 500
-     * StatusNotifications of a connection storm took 400 ms. The rest waits for the next one.
-     */
-    private readonly budgetMs = 10,
-  ) {}
+    options: { maxBatch?: number; budgetMs?: number; madeDurable?: () => Promise<void> } = {},
+  ) {
+    this.maxBatch = options.maxBatch ?? 500;
+    this.budgetMs = options.budgetMs ?? 10;
+    this.madeDurable = options.madeDurable;
+  }
 
   run<T>(op: Op<DB, T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -67,9 +78,10 @@ export class GroupCommitter<DB> {
   }
 
   private async commit(batch: Queued<DB>[]): Promise<void> {
+    let results: unknown[];
     try {
       const started = performance.now();
-      const results = await this.db.transaction().execute(async (trx) => {
+      results = await this.db.transaction().execute(async (trx) => {
         const out: unknown[] = [];
         for (const item of batch) {
           const result = item.op(trx);
@@ -78,22 +90,38 @@ export class GroupCommitter<DB> {
         }
         return out;
       });
-      // What the budget left out goes first into the next transaction.
-      if (results.length < batch.length) this.queue.unshift(...batch.slice(results.length));
-      for (let i = 0; i < results.length; i++) batch[i]!.resolve(results[i]);
     } catch (batchError) {
       if (batch.length === 1) {
         batch[0]!.reject(batchError);
         return;
       }
       // One bad write must not fail its neighbours: commit each on its own to find it.
+      const committed: Array<{ item: Queued<DB>; result: unknown }> = [];
       for (const item of batch) {
         try {
-          item.resolve(await this.db.transaction().execute(async (trx) => item.op(trx)));
+          committed.push({ item, result: await this.db.transaction().execute(async (trx) => item.op(trx)) });
         } catch (err) {
           item.reject(err);
         }
       }
+      await this.settleWhenDurable(committed);
+      return;
     }
+    // What the budget left out goes first into the next transaction.
+    if (results.length < batch.length) this.queue.unshift(...batch.slice(results.length));
+    await this.settleWhenDurable(results.map((result, i) => ({ item: batch[i]!, result })));
+  }
+
+  private async settleWhenDurable(committed: Array<{ item: Queued<DB>; result: unknown }>): Promise<void> {
+    if (this.madeDurable && committed.length > 0) {
+      try {
+        await this.madeDurable();
+      } catch (err) {
+        // Committed but perhaps not on the disk: the caller must not tell a station it is safe.
+        for (const { item } of committed) item.reject(err);
+        return;
+      }
+    }
+    for (const { item, result } of committed) item.resolve(result);
   }
 }

@@ -244,7 +244,7 @@ export class KyselyStore implements Store {
   ) {
     this.db = opened.db;
     this.hotSql = hotSqlFor(opened.flavour);
-    this.writes = new GroupCommitter(opened.db);
+    this.writes = new GroupCommitter(opened.db, { madeDurable: opened.syncLog });
     this.energyTimer = setInterval(() => void this.writeEnergyRegisters(), 1000);
     this.energyTimer.unref();
     if (opened.sqlite) {
