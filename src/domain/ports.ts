@@ -51,7 +51,8 @@ export interface Store {
   stopTransaction(s: { id: number; stopTime: string; meterStop: number; stopReason: string | null; stopIdTag: string | null }): Promise<{ transaction: Transaction | undefined; repeated: boolean }>;
   getTransaction(id: number): Promise<Transaction | undefined>;
   activeTransaction(stationId: string, connectorId: number): Promise<Transaction | undefined>;
-  activeTransactionsOfIdTag(idTag: string): Promise<Transaction[]>;
+  /** An open transaction of the tag other than the one given (the same start repeated is not another). */
+  otherActiveTransactionOfIdTag(idTag: string, except: { stationId: string; connectorId: number; startTime: string }): Promise<Transaction | undefined>;
   listTransactions(q: { stationId?: string; idTag?: string; from?: string; to?: string; active?: boolean; limit: number; offset: number }): Promise<Transaction[]>;
 
   // meter values

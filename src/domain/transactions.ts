@@ -55,9 +55,8 @@ export class TransactionService {
   async start(req: StartRequest): Promise<{ transaction: Transaction; authorization: Authorization }> {
     let authorization = await this.authorization.authorize(req.idTag);
     if (authorization.status === 'Accepted' && !this.options.allowConcurrentTx) {
-      const running = await this.store.activeTransactionsOfIdTag(req.idTag);
-      const elsewhere = running.filter((t) => !(t.stationId === req.stationId && t.connectorId === req.connectorId && t.startTime === iso(req.timestamp)));
-      if (elsewhere.length > 0) authorization = { ...authorization, status: 'ConcurrentTx' };
+      const elsewhere = await this.store.otherActiveTransactionOfIdTag(req.idTag, { stationId: req.stationId, connectorId: req.connectorId, startTime: iso(req.timestamp) });
+      if (elsewhere) authorization = { ...authorization, status: 'ConcurrentTx' };
     }
     const { transaction, repeated } = await this.store.startTransaction({
       stationId: req.stationId,

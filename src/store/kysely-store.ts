@@ -569,9 +569,17 @@ export class KyselyStore implements Store {
     return r && this.transaction(r);
   }
 
-  async activeTransactionsOfIdTag(idTag: string) {
-    const rows = await this.db.selectFrom('transactions').selectAll().where('id_tag', '=', idTag).where('stop_time', 'is', null).execute();
-    return rows.map((r) => this.transaction(r));
+  async otherActiveTransactionOfIdTag(idTag: string, except: { stationId: string; connectorId: number; startTime: string }) {
+    // One row through transactions_open_id_tag, however many sessions the tag has had or has open.
+    const r = await this.db
+      .selectFrom('transactions')
+      .selectAll()
+      .where('id_tag', '=', idTag)
+      .where('stop_time', 'is', null)
+      .where((eb) => eb.not(eb.and([eb('station_id', '=', except.stationId), eb('connector_id', '=', except.connectorId), eb('start_time', '=', except.startTime)])))
+      .limit(1)
+      .executeTakeFirst();
+    return r && this.transaction(r);
   }
 
   async listTransactions(q: Parameters<Store['listTransactions']>[0]) {
