@@ -47,6 +47,8 @@ export interface LoadResult {
   connected: number;
   failures: number;
   answered: number;
+  /** steady, saturate: the CALLs answered in the measured window, by action. */
+  answeredByAction: Record<string, number>;
   durationS: number;
   latencies: number[];
   bootLatencies: number[];
@@ -210,7 +212,7 @@ export async function runLoad(task: LoadTask, announce: (phase: LoadPhase) => vo
   let cpu0 = process.cpuUsage();
   let measuredSince = t0;
   const stations = Array.from({ length: task.stations }, (_, i) => new Station(`${task.prefix}${i}`, task.url, task.password, task.tlsCiphers, task.rttMs));
-  const result: LoadResult = { ...emptyTally(), answered: 0, durationS: 0, latencies: [], allAcceptedAfterS: null, loadgenCpuPct: 0 };
+  const result: LoadResult = { ...emptyTally(), answered: 0, answeredByAction: {}, durationS: 0, latencies: [], allAcceptedAfterS: null, loadgenCpuPct: 0 };
 
   /**
    * Connects and boots one station, coming back after Retry-After when the server says it is busy;
@@ -290,12 +292,17 @@ export async function runLoad(task: LoadTask, announce: (phase: LoadPhase) => vo
     await Promise.all(
       live.map(async (s, index) => {
         let i = 0;
-        let other = 0;
+        // Each station's tenth message is another kind, at a place in the ten and of a kind spread
+        // over the stations: with 10,000 stations at 10 s a run sees only a station's first four or
+        // five messages, and a tenth counted from zero never came (no transaction started or stopped).
+        const phase = index % 10;
+        let other = Math.floor(index / 10) % 4;
         let transactionId: number | undefined;
         const timestamp = () => new Date().toISOString();
         try {
-          // Meter values belong to a transaction, as a charging station's do.
-          if (task.scenario === 'saturate') transactionId = (await s.call('StartTransaction', { connectorId: 1, idTag: 'BENCH', meterStart: 0, timestamp: timestamp() }))[0].transactionId;
+          // Meter values belong to a transaction, as a charging station's do. In steady half the
+          // stations are charging when the run begins, so that transactions both stop and start in it.
+          if (task.scenario === 'saturate' || (task.scenario === 'steady' && index % 2 === 0)) transactionId = (await s.call('StartTransaction', { connectorId: 1, idTag: 'BENCH', meterStart: 0, timestamp: timestamp() }))[0].transactionId;
         } catch {
           result.failures += 1;
           return;
@@ -307,7 +314,7 @@ export async function runLoad(task: LoadTask, announce: (phase: LoadPhase) => vo
             // A real AC charger: mostly MeterValues; now and then a Heartbeat, a transaction that starts, a status, a transaction that stops.
             let action = 'MeterValues';
             let payload: object = meterValue(i, transactionId);
-            if (task.scenario === 'steady' && i % 10 === 9) {
+            if (task.scenario === 'steady' && (i + phase) % 10 === 9) {
               const kind = other++ % 4;
               if (kind === 1 && transactionId === undefined) {
                 action = 'StartTransaction';
@@ -331,6 +338,7 @@ export async function runLoad(task: LoadTask, announce: (phase: LoadPhase) => vo
               if (result.latencies.length < 200_000) result.latencies.push(latency);
               else if (Math.random() < 200_000 / (result.answered + 1)) result.latencies[Math.floor(Math.random() * 200_000)] = latency;
               result.answered += 1;
+              result.answeredByAction[action] = (result.answeredByAction[action] ?? 0) + 1;
             }
           } catch {
             result.failures += 1;

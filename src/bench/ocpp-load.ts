@@ -74,6 +74,8 @@ export interface OcppLoadReport {
   /** storm: seconds until half, 90 %, 99 % and all of the stations that got in were booted. */
   acceptedAfterS?: { p50: number; p90: number; p99: number; all: number };
   loadgenCpuPct: number;
+  /** steady, saturate: the CALLs answered in the measured window, by action (what the load was made of). */
+  answeredByAction?: Record<string, number>;
   database: string;
   tls: boolean;
   /** --tls: the key of the server's certificate, and what the stations' connections negotiated. */
@@ -311,6 +313,7 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
           }
         : {}),
       loadgenCpuPct: result.loadgenCpuPct,
+      ...(o.scenario === 'storm' ? {} : { answeredByAction: result.answeredByAction }),
       serverRuntime: runtime,
       database: db.startsWith('sqlite:') ? 'sqlite' : 'postgres',
       tls: o.tls,
