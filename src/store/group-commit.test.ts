@@ -98,4 +98,3 @@ describe('group commit', () => {
     await expect(second).rejects.toThrow('EIO');
   });
 });
-
