@@ -299,6 +299,8 @@ export async function runLoad(task: LoadTask, announce: (phase: LoadPhase) => vo
         let other = Math.floor(index / 10) % 4;
         let transactionId: number | undefined;
         const timestamp = () => new Date().toISOString();
+        // steady: each station begins at a random moment of the first interval (not counted).
+        if (task.scenario === 'steady') await sleep(Math.random() * task.intervalS * 1000);
         try {
           // Meter values belong to a transaction, as a charging station's do. In steady half the
           // stations are charging when the run begins, so that transactions both stop and start in it.
@@ -307,7 +309,6 @@ export async function runLoad(task: LoadTask, announce: (phase: LoadPhase) => vo
           result.failures += 1;
           return;
         }
-        if (task.scenario === 'steady') await sleep(Math.random() * task.intervalS * 1000);
         while (performance.now() < until) {
           const sentAt = performance.now();
           try {
