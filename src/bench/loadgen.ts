@@ -51,6 +51,8 @@ export interface LoadResult {
   answeredByAction: Record<string, number>;
   durationS: number;
   latencies: number[];
+  /** steady, saturate: the latencies of each action's CALLs in the measured window (at most 50,000 each, a uniform sample). */
+  latenciesByAction: Record<string, number[]>;
   bootLatencies: number[];
   allAcceptedAfterS: number | null;
   loadgenCpuPct: number;
@@ -212,7 +214,7 @@ export async function runLoad(task: LoadTask, announce: (phase: LoadPhase) => vo
   let cpu0 = process.cpuUsage();
   let measuredSince = t0;
   const stations = Array.from({ length: task.stations }, (_, i) => new Station(`${task.prefix}${i}`, task.url, task.password, task.tlsCiphers, task.rttMs));
-  const result: LoadResult = { ...emptyTally(), answered: 0, answeredByAction: {}, durationS: 0, latencies: [], allAcceptedAfterS: null, loadgenCpuPct: 0 };
+  const result: LoadResult = { ...emptyTally(), answered: 0, answeredByAction: {}, durationS: 0, latencies: [], latenciesByAction: {}, allAcceptedAfterS: null, loadgenCpuPct: 0 };
 
   /**
    * Connects and boots one station, coming back after Retry-After when the server says it is busy;
@@ -339,7 +341,10 @@ export async function runLoad(task: LoadTask, announce: (phase: LoadPhase) => vo
               if (result.latencies.length < 200_000) result.latencies.push(latency);
               else if (Math.random() < 200_000 / (result.answered + 1)) result.latencies[Math.floor(Math.random() * 200_000)] = latency;
               result.answered += 1;
-              result.answeredByAction[action] = (result.answeredByAction[action] ?? 0) + 1;
+              const answeredOfAction = (result.answeredByAction[action] = (result.answeredByAction[action] ?? 0) + 1);
+              const ofAction = (result.latenciesByAction[action] ??= []);
+              if (ofAction.length < 50_000) ofAction.push(latency);
+              else if (Math.random() < 50_000 / answeredOfAction) ofAction[Math.floor(Math.random() * 50_000)] = latency;
             }
           } catch {
             result.failures += 1;

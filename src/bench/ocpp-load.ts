@@ -76,6 +76,8 @@ export interface OcppLoadReport {
   loadgenCpuPct: number;
   /** steady, saturate: the CALLs answered in the measured window, by action (what the load was made of). */
   answeredByAction?: Record<string, number>;
+  /** steady, saturate: latency of each action's CALLs, as `latencyMs` (which message kinds make the tail). */
+  latencyMsByAction?: Record<string, { p50: number; p99: number; max: number }>;
   database: string;
   tls: boolean;
   /** --tls: the key of the server's certificate, and what the stations' connections negotiated. */
@@ -313,7 +315,17 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
           }
         : {}),
       loadgenCpuPct: result.loadgenCpuPct,
-      ...(o.scenario === 'storm' ? {} : { answeredByAction: result.answeredByAction }),
+      ...(o.scenario === 'storm'
+        ? {}
+        : {
+            answeredByAction: result.answeredByAction,
+            latencyMsByAction: Object.fromEntries(
+              Object.entries(result.latenciesByAction).map(([action, values]) => {
+                const sorted = values.sort((a, b) => a - b);
+                return [action, { p50: round(percentile(sorted, 0.5)), p99: round(percentile(sorted, 0.99)), max: round(sorted.at(-1) ?? 0) }];
+              }),
+            ),
+          }),
       serverRuntime: runtime,
       database: db.startsWith('sqlite:') ? 'sqlite' : 'postgres',
       tls: o.tls,
