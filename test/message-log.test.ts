@@ -135,6 +135,26 @@ describe('slicesOf', () => {
     expect(slicesOf([chunkOf(1000), chunkOf(1), chunkOf(300)]).map((s) => s.map((c) => c.frameCount))).toEqual([[1000], [1, 300]]);
     expect(slicesOf([])).toEqual([]);
   });
+
+  it("a batch's encoded slices are its chunks as slicesOf cuts them, each encoded when asked", () => {
+    const batch = new MessageLogBatch();
+    // 150 quiet stations (one frame each) and one that talks (300 frames): slices of 64 rows, or of 256 frames.
+    for (let i = 0; i < 150; i++) {
+      const e = frame(`CP-${i}`, 0);
+      batch.add(e.stationId, Date.parse(e.at), e.direction, e.messageType, e.messageId, e.action, e.frame);
+    }
+    for (let n = 0; n < 300; n++) {
+      const e = frame('CP-busy', n);
+      batch.add(e.stationId, Date.parse(e.at), e.direction, e.messageType, e.messageId, e.action, e.frame);
+    }
+    const whole = batch.chunks();
+    const slices = batch.encodedSlices();
+    expect(slices.map((encode) => encode().map((c) => c.stationId))).toEqual(slicesOf(whole).map((s) => s.map((c) => c.stationId)));
+    expect(slices.flatMap((encode) => encode())).toEqual(whole);
+    // Encoding reads the batch's text: after release there is nothing left to encode.
+    batch.release();
+    expect(() => slices[0]!()).toThrow();
+  });
 });
 
 describe('MessageLogWriter', () => {

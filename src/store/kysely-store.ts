@@ -23,7 +23,7 @@ import { GroupCommitter } from './group-commit.js';
 import type { SqlFlavour } from './migrations.js';
 import type { Database, StationsTable, TransactionsTable, VehiclesTable } from './schema.js';
 import { decodeReadings, encodeReadings, mergeSample, samplesOf, type MeterSample } from './meter-samples.js';
-import { chunkIdOf, chunksOf, decodeChunkNewestFirst, MessageLogBatch, slicesOf, type MessageLogChunk } from './message-log-chunks.js';
+import { chunkIdOf, chunksOf, decodeChunkNewestFirst, MessageLogBatch, type MessageLogChunk } from './message-log-chunks.js';
 
 const stationFromRow = (r: Selectable<StationsTable>): Station => ({
   id: r.id,
@@ -1047,17 +1047,23 @@ export class KyselyStore implements Store {
    */
   async appendMessageLogBatch(batch: PortMessageLogBatch) {
     if (!(batch instanceof MessageLogBatch)) throw new TypeError('a message log batch must come from this store (newMessageLogBatch)');
-    const chunks = batch.chunks();
-    this.spareLogText = batch.release();
-    for (const slice of slicesOf(chunks)) await this.writeMessageLogChunks(slice);
+    try {
+      // Each slice encoded by its own write (see encodedSlices): its texts die young.
+      for (const slice of batch.encodedSlices()) await this.writeMessageLogChunks(slice);
+    } finally {
+      this.spareLogText = batch.release();
+    }
   }
 
-  private async writeMessageLogChunks(chunks: MessageLogChunk[]): Promise<void> {
+  /** Writes chunks in one transaction; given as a function, they are encoded inside it. */
+  private async writeMessageLogChunks(given: MessageLogChunk[] | (() => MessageLogChunk[])): Promise<void> {
+    const encoded = typeof given === 'function' ? given : () => given;
     const sqlite = this.opened.sqlite;
     if (sqlite) {
       // As for meter values: a Kysely insert cost more to build (and, with a new row count each
       // time, to prepare) than the rows cost to write.
       await this.write(() => {
+        const chunks = encoded();
         for (let i = 0; i < chunks.length; i += sqliteChunk) {
           const slice = chunks.slice(i, i + sqliteChunk);
           const params: unknown[] = [];
@@ -1071,7 +1077,7 @@ export class KyselyStore implements Store {
       trx
         .insertInto('message_log_chunks')
         .values(
-          chunks.map((c) => ({
+          encoded().map((c) => ({
             station_id: c.stationId,
             first_at: c.firstAt,
             last_at: c.lastAt,
