@@ -154,8 +154,9 @@ export class MessageLogBatch implements MessageLogBatchPort {
    * The chunks in the slices `slicesOf` makes, each slice encoded only when its function is called:
    * by its write, inside the transaction. Why: encoded all at once before the first write, the
    * texts of the later slices waited through the earlier slices' commits and log syncs, long enough
-   * to outlive a scavenge; under `steady` (10,000 stations) they were a third of what the young
-   * generation promoted. The batch must not be released before the last slice is encoded.
+   * to outlive a scavenge; under `steady` (10,000 stations) they were a third of what V8's sampling
+   * heap profiler found surviving one. The batch must not be released before the last slice is
+   * encoded (after `release` a slice's function throws).
    */
   encodedSlices(maxChunks = 64, maxFrames = 256): Array<() => MessageLogChunk[]> {
     return sliced(this.order, (c) => c.ranges.length / 4, maxChunks, maxFrames).map((slice) => () => slice.map((c) => this.encode(c)));
