@@ -193,6 +193,12 @@ class Station {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Keeps in `sample` a uniform sample of at most `max` of the values seen so far (`seen` counts `value`). */
+function sampleInto(sample: number[], value: number, seen: number, max: number): void {
+  if (sample.length < max) sample.push(value);
+  else if (Math.random() < max / seen) sample[Math.floor(Math.random() * max)] = value;
+}
+
 async function boot(s: Station): Promise<number> {
   const [boot, latency] = await s.call('BootNotification', { chargePointVendor: 'Bench', chargePointModel: 'LoadGen' });
   if (boot.status !== 'Accepted') throw new Error(`boot ${boot.status}`);
@@ -338,13 +344,10 @@ export async function runLoad(task: LoadTask, announce: (phase: LoadPhase) => vo
             if (action === 'StopTransaction') transactionId = undefined;
             if (sentAt >= windowStart) {
               // A uniform sample of at most 200,000 latencies keeps the report small at any rate.
-              if (result.latencies.length < 200_000) result.latencies.push(latency);
-              else if (Math.random() < 200_000 / (result.answered + 1)) result.latencies[Math.floor(Math.random() * 200_000)] = latency;
               result.answered += 1;
-              const answeredOfAction = (result.answeredByAction[action] = (result.answeredByAction[action] ?? 0) + 1);
-              const ofAction = (result.latenciesByAction[action] ??= []);
-              if (ofAction.length < 50_000) ofAction.push(latency);
-              else if (Math.random() < 50_000 / answeredOfAction) ofAction[Math.floor(Math.random() * 50_000)] = latency;
+              sampleInto(result.latencies, latency, result.answered, 200_000);
+              result.answeredByAction[action] = (result.answeredByAction[action] ?? 0) + 1;
+              sampleInto((result.latenciesByAction[action] ??= []), latency, result.answeredByAction[action], 50_000);
             }
           } catch {
             result.failures += 1;
