@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
@@ -59,4 +60,43 @@ it('reconnect storm over TLS with the ECDSA certificate: the storm figures count
   });
   expect(result.allAcceptedAfterS).toBe(result.durationS);
   expect(result.tlsCipher).toBe('TLSv1.2 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256');
+});
+
+it('steady: the window measured opens once every station is in and closes at the end of the run', async () => {
+  const http = createHttpServer();
+  const wss = new WebSocketServer({ server: http, handleProtocols: () => 'ocpp1.6' });
+  let connected = 0;
+  let phase: LoadPhase | 'start' = 'start';
+  const connectedAt: Partial<Record<LoadPhase, number>> = {};
+  const receivedIn = new Map<LoadPhase | 'start', number>();
+  wss.on('connection', (ws) => {
+    connected += 1;
+    ws.on('message', (data) => {
+      const [, id, action] = JSON.parse(String(data));
+      receivedIn.set(phase, (receivedIn.get(phase) ?? 0) + 1);
+      const answer = action === 'BootNotification' ? { status: 'Accepted', currentTime: new Date().toISOString(), interval: 300 } : action === 'StartTransaction' ? { transactionId: 7, idTagInfo: { status: 'Accepted' } } : {};
+      ws.send(JSON.stringify([3, id, answer]));
+    });
+  });
+  await new Promise<void>((listening) => http.listen(0, '127.0.0.1', listening));
+  const { port } = http.address() as AddressInfo;
+  try {
+    const phases: LoadPhase[] = [];
+    const result = await runLoad({ scenario: 'steady', url: `ws://127.0.0.1:${port}/ocpp`, stations: 6, durationS: 3, intervalS: 0.5, connectBatch: 2, prefix: 'LG-S-' }, (next) => {
+      phases.push(next);
+      connectedAt[next] = connected;
+      phase = next;
+    });
+    expect(phases).toEqual(['measure', 'done']);
+    expect(connectedAt.measure).toBe(6);
+    expect(result.failures).toBe(0);
+    // What the server received inside the window is what the load generator counted, give or take
+    // one CALL per station on the window's edges (sent before an announcement, read after it).
+    expect(Math.abs((receivedIn.get('measure') ?? 0) - result.answered)).toBeLessThanOrEqual(6);
+    // The boots and the ramp came before the window.
+    expect(receivedIn.get('start')).toBeGreaterThanOrEqual(6);
+  } finally {
+    wss.close();
+    await new Promise<void>((done) => http.close(() => done()));
+  }
 });

@@ -93,7 +93,7 @@ export interface OcppLoadReport {
   provisioningFailures?: number;
   provisioningFailureReasons?: Record<string, number>;
   provisioningHealthzMaxMs?: number;
-  /** The server's garbage collection and event-loop delay over the whole run (null: /metrics did not answer). */
+  /** The server's garbage collection and event-loop delay over the phase measured (null: /metrics did not answer). */
   serverRuntime: Record<string, number> | null;
 }
 
@@ -106,8 +106,8 @@ function percentile(sorted: number[], p: number): number {
 
 /**
  * Runs the load generator, and reads the CPU time `usage` gives (of the server under load) over the
- * phase measured: a reconnect storm's storm, from the load generator's announcements (which also
- * go to `onPhase`); any other scenario, the whole run.
+ * phase measured, from the load generator's announcements (which also go to `onPhase`): a storm's
+ * storm, steady's and saturate's window of counted messages.
  */
 function runLoadgen(task: LoadTask, usage: () => { cpuMicros: number }, onPhase?: (phase: LoadPhase) => void): Promise<{ result: LoadResult; cpuMicros: number }> {
   return new Promise((resolve, reject) => {
@@ -121,13 +121,12 @@ function runLoadgen(task: LoadTask, usage: () => { cpuMicros: number }, onPhase?
         return Number.NaN;
       }
     };
-    let cpuFrom = cpuNow();
+    let cpuFrom: number | undefined;
     let cpuTo: number | undefined;
-    // Only a storm has phases to announce, on an IPC channel.
-    const storm = task.scenario === 'storm';
-    const child = spawn(process.execPath, [here('./loadgen.js'), JSON.stringify(task)], { stdio: storm ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'] });
+    // The phases come on an IPC channel.
+    const child = spawn(process.execPath, [here('./loadgen.js'), JSON.stringify(task)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     child.on('message', (phase: LoadPhase) => {
-      if (phase === 'storm') cpuFrom = cpuNow();
+      if (phase === 'storm' || phase === 'measure') cpuFrom = cpuNow();
       if (phase === 'done') cpuTo = cpuNow();
       onPhase?.(phase);
     });
@@ -141,11 +140,10 @@ function runLoadgen(task: LoadTask, usage: () => { cpuMicros: number }, onPhase?
     // 'close', not 'exit': it comes after the last of stdout and of the phases sent.
     child.on('close', (code) => {
       clearTimeout(deadline);
-      const cpuEnd = cpuTo ?? cpuNow();
       if (gone) reject(gone);
       else if (code !== 0) reject(new Error(`load generator failed (${code}): ${err.slice(-2000)}`));
-      else if (storm && cpuTo === undefined) reject(new Error('the load generator did not announce the end of the storm'));
-      else resolve({ result: JSON.parse(out) as LoadResult, cpuMicros: cpuEnd - cpuFrom });
+      else if (cpuFrom === undefined || cpuTo === undefined) reject(new Error('the load generator did not announce the start and the end of the phase measured'));
+      else resolve({ result: JSON.parse(out) as LoadResult, cpuMicros: cpuTo - cpuFrom });
     });
   });
 }
@@ -220,10 +218,11 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
     await new Promise((r) => setTimeout(r, 500));
     const idle = server.usage();
     // A storm's figures are those of its storm phase, from the first connection until every station
-    // is in (not the load generator dropping them all at the end, reported on its own); any other
-    // run's, of the whole run.
-    let phase: LoadPhase | 'whole run' = 'whole run';
-    const measuredPhase = o.scenario === 'storm' ? 'storm' : 'whole run';
+    // is in (not the load generator dropping them all at the end, reported on its own); steady's and
+    // saturate's, of the window whose messages are counted (since session 12: before, of the whole
+    // run, connecting and booting every station included).
+    let phase: LoadPhase | 'start' = 'start';
+    const measuredPhase = o.scenario === 'storm' ? 'storm' : 'measure';
     let peakRss = idle.rssBytes;
     const rssProbe = setInterval(() => {
       try {
@@ -241,7 +240,7 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
     let probing = o.scenario === 'storm';
     type ProbeKind = 'keptAlive' | 'newConnection' | 'ocppPort';
     const kinds: ProbeKind[] = o.apiPort ? ['keptAlive', 'newConnection', 'ocppPort'] : ['keptAlive', 'newConnection'];
-    const healthzMaxMs: Record<ProbeKind, Map<LoadPhase | 'whole run', number>> = { keptAlive: new Map(), newConnection: new Map(), ocppPort: new Map() };
+    const healthzMaxMs: Record<ProbeKind, Map<LoadPhase | 'start', number>> = { keptAlive: new Map(), newConnection: new Map(), ocppPort: new Map() };
     const probe = (async () => {
       for (let i = 0; probing; i++) {
         const kind = kinds[i % kinds.length]!;
@@ -259,9 +258,9 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
-    const healthzMax = (p: LoadPhase | 'whole run') => round(Math.max(healthzMaxMs.keptAlive.get(p) ?? 0, healthzMaxMs.newConnection.get(p) ?? 0));
+    const healthzMax = (p: LoadPhase | 'start') => round(Math.max(healthzMaxMs.keptAlive.get(p) ?? 0, healthzMaxMs.newConnection.get(p) ?? 0));
     // The runtime figures are those of the phase measured: scraped as it begins and as it ends.
-    let metricsBefore: Promise<string | null> = measuredPhase === 'whole run' ? scrapeMetrics(server.httpUrl) : Promise.resolve(null);
+    let metricsBefore: Promise<string | null> = Promise.resolve(null);
     let metricsAfter: Promise<string | null> | undefined;
     const { result, cpuMicros: serverCpuMicros } = await runLoadgen({ ...task(ocppUrl), tlsCiphers: o.tls ? certificate.stationCipher : undefined }, server.usage, (next) => {
       // The end of a storm, every station connected, is its peak whatever the probe's period missed.
