@@ -127,6 +127,7 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
       pingIntervalS: config.pingIntervalS,
       maxPendingUpgrades: config.maxPendingUpgrades,
       maxConcurrentAdmissions: config.maxConcurrentAdmissions,
+      maxHandshakesPerTurn: config.maxHandshakesPerTurn,
       maxPendingPasswordChecks: config.maxPendingPasswordChecks,
     },
     {

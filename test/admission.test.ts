@@ -61,6 +61,16 @@ describe('admission control', () => {
     expect(metrics).not.toMatch(/status="503"\} [1-9]/);
   });
 
+  it('with one handshake completed per turn, stations admitted together still all get in, in later turns', async () => {
+    server = await startCsms({ maxHandshakesPerTurn: 1 });
+    const ids = Array.from({ length: 30 }, (_, i) => `TURNS-${i}`);
+    const results = await Promise.all(ids.map((id) => tryConnect(server.ocppUrl, id)));
+    expect(results.filter((r) => !r.open)).toEqual([]);
+    for (const r of results) if (r.open) r.ws.close();
+    const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text();
+    expect(metrics).not.toMatch(/status="503"\} [1-9]/);
+  });
+
   it('stations whose password this process already checked reconnect together without counting against the password-check bound', async () => {
     // One admission at a time, so that the reconnects below wait behind a new station's scrypt.
     server = await startCsms({ maxPendingPasswordChecks: 1, maxConcurrentAdmissions: 1 });

@@ -79,6 +79,12 @@ export const ConfigSchema = Type.Object(
       default: 64,
       description: 'of the pending upgrades, admissions running at once; the others wait in order, so a storm never holds the event loop',
     }),
+    maxHandshakesPerTurn: Type.Integer({
+      minimum: 1,
+      default: 16,
+      description:
+        'of the admitted upgrades, WebSocket handshakes completed in one turn of the event loop; the others complete in the next turns, so admissions that finish together (first registrations sharing a commit) do not bring their BootNotifications all in one turn',
+    }),
     sqliteSynchronous: Type.Union([Type.Literal('FULL'), Type.Literal('NORMAL')], {
       default: 'FULL',
       description: 'FULL: an acknowledged write survives power loss (the log is synced off the main thread before the answer); NORMAL: it survives a killed process',

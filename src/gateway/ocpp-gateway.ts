@@ -23,6 +23,12 @@ export interface GatewayOptions {
   /** Of those, admissions running at once; the rest wait their turn (see AdmissionQueue). */
   maxConcurrentAdmissions: number;
   /**
+   * Of the admitted, WebSocket handshakes completed in one turn of the event loop; the rest complete
+   * in the next turns. An admission that waited for the database (a first registration waits for
+   * its station's commit) finishes together with the others of that commit.
+   */
+  maxHandshakesPerTurn: number;
+  /**
    * Of those, upgrades that will hash a password (scrypt, tens of ms of CPU): any with credentials
    * this process has not already checked for that station. They are bounded by the work they
    * queue, not only by their number.
@@ -79,6 +85,7 @@ export function parseBasicAuth(header: string | undefined, stationId?: string): 
 export class OcppGateway {
   private readonly wss: WebSocketServer;
   private readonly admissions: AdmissionQueue;
+  private readonly handshakes: AdmissionQueue;
   /** `{ocppPath}/`, before the station id. */
   private readonly ocppPrefix: string;
   private pendingPasswordChecks = 0;
@@ -91,6 +98,8 @@ export class OcppGateway {
     // the event loop in the first second of a connection storm.
     for (const subprotocol of supportedSubprotocols) schemaValidator(subprotocol);
     this.admissions = new AdmissionQueue(opts.maxConcurrentAdmissions);
+    // Its jobs finish synchronously, so its concurrency is how many start in one turn.
+    this.handshakes = new AdmissionQueue(opts.maxHandshakesPerTurn);
     this.ocppPrefix = opts.ocppPath.replace(/\/$/, '') + '/';
     this.wss = new WebSocketServer({
       noServer: true,
@@ -155,7 +164,10 @@ export class OcppGateway {
         const decision = await this.deps.stations.admit({ stationId, credentials, tls });
         if (!decision.admitted) return reject(decision.httpStatus, decision.reason);
         if (socket.destroyed) return;
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, stationId, req));
+        await this.inHandshakeTurn(() => {
+          // It may have given up while it waited for its turn.
+          if (!socket.destroyed) this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, stationId, req));
+        });
       } catch (err) {
         log.error({ err, stationId }, 'websocket admission failed');
         reject(503, 'central system could not admit the station, retry later', { 'Retry-After': '10' });
@@ -163,6 +175,25 @@ export class OcppGateway {
         if (withPassword) this.pendingPasswordChecks -= 1;
       }
     });
+  }
+
+  /**
+   * Runs a handshake's completion on a turn of the event loop with room for it. Why: admissions
+   * finish together (a reconnect's lookups all started in one turn and take microtasks; first
+   * registrations wait for the same commit), each completing its handshake in that turn, and their
+   * BootNotifications then came in together too.
+   */
+  private inHandshakeTurn(complete: () => void): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.handshakes.push(async () => {
+        try {
+          complete();
+          resolve();
+        } catch (err) {
+          reject(err);
+        }
+      }),
+    );
   }
 
   private onConnection(ws: WebSocket, stationId: string, req: IncomingMessage): void {
