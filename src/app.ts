@@ -205,7 +205,7 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
       // A backlog the size of a reconnect storm: with Node's default of 511, connection attempts beyond
       // it are dropped and the chargers' TCP retries them 1, 3, 7 s later (the kernel caps it at somaxconn).
       await http.ready();
-      const address = await plainListener.listen({ host: config.host, port: config.port, backlog: 8192 });
+      const address = await plainListener.listen({ host: config.host, port: config.port, backlog: listenBacklog });
       let httpUrl = urlOf('http', address);
       if (config.apiPort !== undefined) {
         await http.listen({ host: config.apiHost ?? config.host, port: config.apiPort });
@@ -216,10 +216,11 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
         ocppUrl: `${urlOf('ws', address)}${config.ocppPath}`,
       };
       if (tlsListener && config.tls) {
-        const address = await tlsListener.listen({ port: config.tls.port, host: config.tls.host ?? config.host, backlog: 8192 });
+        const address = await tlsListener.listen({ port: config.tls.port, host: config.tls.host ?? config.host, backlog: listenBacklog });
         result.ocppTlsUrl = `${urlOf('wss', address)}${config.ocppPath}`;
       }
-      log.info({ ...result, db: store.description, registration: config.registration }, 'ampyard listening');
+      // What the kernel grants, for whoever sizes a host for storms (ops notes in docs/benchmarks.md).
+      log.info({ ...result, db: store.description, registration: config.registration, listenBacklog: grantedBacklog(listenBacklog) }, 'ampyard listening');
       return result;
     },
     async stop() {
@@ -233,4 +234,20 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
       await store.close();
     },
   };
+}
+
+const listenBacklog = 8192;
+
+/**
+ * The listen backlog Linux grants: the one asked for, capped at net.core.somaxconn (4096 by default
+ * since Linux 5.4). Connections beyond it that arrive before the process accepts them are dropped,
+ * and each charger's TCP stack tries again 1, 3, 7 s later. Elsewhere: the one asked for.
+ */
+function grantedBacklog(asked: number): number {
+  try {
+    const cap = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+    return Number.isFinite(cap) && cap > 0 ? Math.min(asked, cap) : asked;
+  } catch {
+    return asked;
+  }
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -74,6 +74,12 @@ export interface OcppLoadReport {
   /** storm: seconds until half, 90 %, 99 % and all of the stations that got in were booted. */
   acceptedAfterS?: { p50: number; p90: number; p99: number; all: number };
   loadgenCpuPct: number;
+  /**
+   * storm, on Linux: connections the kernel dropped because a listen queue was full during the storm
+   * (TcpExt ListenOverflows, machine-wide); each is a charger whose TCP stack tries again 1, 3, 7 s
+   * later, and a /healthz probe on a new connection that waited seconds was one of them.
+   */
+  listenOverflows?: number | null;
   /** steady, saturate: the CALLs answered in the measured window, by action (what the load was made of). */
   answeredByAction?: Record<string, number>;
   /** steady, saturate: latency of each action's CALLs, as `latencyMs` (which message kinds make the tail). */
@@ -262,11 +268,19 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
     // The runtime figures are those of the phase measured: scraped as it begins and as it ends.
     let metricsBefore: Promise<string | null> = Promise.resolve(null);
     let metricsAfter: Promise<string | null> | undefined;
+    let overflowsBefore: number | null = null;
+    let overflowsAfter: number | null = null;
     const { result, cpuMicros: serverCpuMicros } = await runLoadgen({ ...task(ocppUrl), tlsCiphers: o.tls ? certificate.stationCipher : undefined }, server.usage, (next) => {
       // The end of a storm, every station connected, is its peak whatever the probe's period missed.
       if (next === 'done') peakRss = Math.max(peakRss, server.usage().rssBytes);
-      if (next === measuredPhase) metricsBefore = scrapeMetrics(server.httpUrl);
-      if (phase === measuredPhase && next !== measuredPhase) metricsAfter = scrapeMetrics(server.httpUrl);
+      if (next === measuredPhase) {
+        metricsBefore = scrapeMetrics(server.httpUrl);
+        overflowsBefore = listenOverflowCount();
+      }
+      if (phase === measuredPhase && next !== measuredPhase) {
+        metricsAfter = scrapeMetrics(server.httpUrl);
+        overflowsAfter = listenOverflowCount();
+      }
       phase = next;
     });
     probing = false;
@@ -311,6 +325,7 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
             // After the storm the load generator drops every connection at once: not the storm, but
             // a central system should stay responsive then too.
             teardownHealthzMaxMs: healthzMax('done'),
+            listenOverflows: overflowsBefore === null || overflowsAfter === null ? null : overflowsAfter - overflowsBefore,
           }
         : {}),
       loadgenCpuPct: result.loadgenCpuPct,
@@ -390,6 +405,19 @@ async function createScratchDatabase(url: string): Promise<{ url: string; drop: 
       }
     },
   };
+}
+
+/** Linux's count of connections dropped on a full listen queue (TcpExt ListenOverflows), or null elsewhere. */
+function listenOverflowCount(): number | null {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+    const names = lines[0]!.split(/\s+/);
+    const values = lines[1]!.split(/\s+/);
+    const value = Number(values[names.indexOf('ListenOverflows')]);
+    return Number.isFinite(value) ? value : null;
+  } catch {
+    return null;
+  }
 }
 
 /** GET on a connection of its own (no keep-alive), resolved once the whole answer is read. */
