@@ -50,20 +50,13 @@ describe('admission control', () => {
     expect(metrics).toMatch(/status="503"\} [1-9]/);
   });
 
-  it('under the pending bound, stations that arrive together wait their turn for admission instead of getting 503', async () => {
-    // One admission running at a time, but room for all of them to wait.
-    server = await startCsms({ maxConcurrentAdmissions: 1 });
+  // One admission, or one handshake, at a time, but room for all of them to wait.
+  it.each([
+    ['one admission at a time', { maxConcurrentAdmissions: 1 }],
+    ['one handshake per turn', { maxHandshakesPerTurn: 1 }],
+  ])('under the pending bound, stations that arrive together wait their turn (%s) instead of getting 503', async (_, bound) => {
+    server = await startCsms(bound);
     const ids = Array.from({ length: 30 }, (_, i) => `QUEUED-${i}`);
-    const results = await Promise.all(ids.map((id) => tryConnect(server.ocppUrl, id)));
-    expect(results.filter((r) => !r.open)).toEqual([]);
-    for (const r of results) if (r.open) r.ws.close();
-    const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text();
-    expect(metrics).not.toMatch(/status="503"\} [1-9]/);
-  });
-
-  it('with one handshake completed per turn, stations admitted together still all get in, in later turns', async () => {
-    server = await startCsms({ maxHandshakesPerTurn: 1 });
-    const ids = Array.from({ length: 30 }, (_, i) => `TURNS-${i}`);
     const results = await Promise.all(ids.map((id) => tryConnect(server.ocppUrl, id)));
     expect(results.filter((r) => !r.open)).toEqual([]);
     for (const r of results) if (r.open) r.ws.close();

@@ -77,7 +77,8 @@ export interface OcppLoadReport {
   /**
    * storm, on Linux: connections the kernel dropped because a listen queue was full during the storm
    * (TcpExt ListenOverflows, machine-wide); each is a charger whose TCP stack tries again 1, 3, 7 s
-   * later, and a /healthz probe on a new connection that waited seconds was one of them.
+   * later. A connection that waits in a queue that is not full (libuv accepts one per turn of the
+   * event loop) is not counted: docs/benchmarks.md, session 12.
    */
   listenOverflows?: number | null;
   /** steady, saturate: the CALLs answered in the measured window, by action (what the load was made of). */
