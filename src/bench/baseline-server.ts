@@ -14,7 +14,7 @@ const fixed: Record<string, unknown> = {
 };
 
 // The backlog Ampyard asks for (app.ts): with Node's default of 511 a storm of 10,000 had 13,000–16,700
-// connections dropped on the bare server's full queue (retried by TCP), and none on Ampyard's.
+// connections dropped on the bare server's full queue (retried by TCP), against none in most of Ampyard's.
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, backlog: 8192, perMessageDeflate: false, handleProtocols: () => 'ocpp1.6' });
 wss.on('connection', (ws) => {
   ws.on('message', (data) => {

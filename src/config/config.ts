@@ -83,7 +83,7 @@ export const ConfigSchema = Type.Object(
       minimum: 1,
       default: 16,
       description:
-        'of the admitted upgrades, WebSocket handshakes completed in one turn of the event loop; the others complete in the next turns, so admissions that finish together (first registrations sharing a commit) do not bring their BootNotifications all in one turn',
+        'of the admitted upgrades, WebSocket handshakes completed in one turn of the event loop; the others complete in the next turns, so admissions that finish together (the lookups of a reconnect, first registrations sharing a commit) do not bring their BootNotifications all in one turn',
     }),
     sqliteSynchronous: Type.Union([Type.Literal('FULL'), Type.Literal('NORMAL')], {
       default: 'FULL',

@@ -24,8 +24,8 @@ export interface GatewayOptions {
   maxConcurrentAdmissions: number;
   /**
    * Of the admitted, WebSocket handshakes completed in one turn of the event loop; the rest complete
-   * in the next turns. An admission that waited for the database (a first registration waits for
-   * its station's commit) finishes together with the others of that commit.
+   * in the next turns. Admissions finish together: a reconnect's lookups take microtasks, and first
+   * registrations wait for the same commit.
    */
   maxHandshakesPerTurn: number;
   /**
@@ -163,9 +163,8 @@ export class OcppGateway {
         const tls = Boolean((req.socket as TLSSocket).encrypted);
         const decision = await this.deps.stations.admit({ stationId, credentials, tls });
         if (!decision.admitted) return reject(decision.httpStatus, decision.reason);
-        if (socket.destroyed) return;
         await this.inHandshakeTurn(() => {
-          // It may have given up while it waited for its turn.
+          // It may have given up during its lookup or while it waited for its turn.
           if (!socket.destroyed) this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, stationId, req));
         });
       } catch (err) {
