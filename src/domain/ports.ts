@@ -50,7 +50,6 @@ export interface Store {
   /** Stops once; a repeated stop changes nothing and reports `repeated`. */
   stopTransaction(s: { id: number; stopTime: string; meterStop: number; stopReason: string | null; stopIdTag: string | null }): Promise<{ transaction: Transaction | undefined; repeated: boolean }>;
   getTransaction(id: number): Promise<Transaction | undefined>;
-  activeTransaction(stationId: string, connectorId: number): Promise<Transaction | undefined>;
   /** An open transaction of the tag other than the one given (the same start repeated is not another). */
   otherActiveTransactionOfIdTag(idTag: string, except: { stationId: string; connectorId: number; startTime: string }): Promise<Transaction | undefined>;
   listTransactions(q: { stationId?: string; idTag?: string; from?: string; to?: string; active?: boolean; limit: number; offset: number }): Promise<Transaction[]>;

@@ -557,18 +557,6 @@ export class KyselyStore implements Store {
     return rows[0] && this.transaction(rows[0]);
   }
 
-  async activeTransaction(stationId: string, connectorId: number) {
-    const r = await this.db
-      .selectFrom('transactions')
-      .selectAll()
-      .where('station_id', '=', stationId)
-      .where('connector_id', '=', connectorId)
-      .where('stop_time', 'is', null)
-      .orderBy('start_time', 'desc')
-      .executeTakeFirst();
-    return r && this.transaction(r);
-  }
-
   async otherActiveTransactionOfIdTag(idTag: string, except: { stationId: string; connectorId: number; startTime: string }) {
     // One row through transactions_open_id_tag, however many sessions the tag has had or has open.
     const r = await this.db
