@@ -160,6 +160,7 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
   const plainListener = new PacedPlainListener(overPlain, {
     concurrency: config.maxConcurrentNewConnections,
     placeMs: 1000,
+    acceptsPerTurn: config.acceptsPerTurn,
     firstRequestTimeoutMs: 30_000,
     // On one port for everything, only the chargers' upgrades wait their turn, so that /healthz and
     // the API on a new connection are answered during a storm. Each new connection's first bytes are
@@ -177,6 +178,7 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
       secureContext: createSecureContext({ cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), minVersion: 'TLSv1.2' }),
       concurrency: config.maxConcurrentHandshakes,
       placeMs: config.handshakePlaceMs,
+      acceptsPerTurn: config.acceptsPerTurn,
       // As a charger on a slow mobile link may need, well short of Node's default of 120 s.
       handshakeTimeoutMs: 30_000,
     });
@@ -220,7 +222,7 @@ export async function createCsms(config: Config, opts: { logger?: Logger; clock?
         result.ocppTlsUrl = `${urlOf('wss', address)}${config.ocppPath}`;
       }
       // What the kernel grants, for whoever sizes a host for storms (ops notes in docs/benchmarks.md).
-      log.info({ ...result, db: store.description, registration: config.registration, listenBacklog: grantedBacklog(listenBacklog) }, 'ampyard listening');
+      log.info({ ...result, db: store.description, registration: config.registration, listenBacklog: grantedBacklog(listenBacklog), acceptsPerTurn: plainListener.acceptsPerTurn }, 'ampyard listening');
       return result;
     },
     async stop() {

@@ -74,6 +74,13 @@ export const ConfigSchema = Type.Object(
       description:
         'new plain connections to the OCPP path parsed at once until their first request is parsed (each keeps its place at most 1 s); the others wait with only their first bytes read, so a storm of upgrade requests never holds the event loop. Requests for other paths (/healthz, the API) do not wait',
     }),
+    acceptsPerTurn: Type.Integer({
+      minimum: 1,
+      maximum: 64,
+      default: 8,
+      description:
+        'new connections each OCPP port accepts per turn of the event loop at most. Node 20 accepts one per listening descriptor and turn; above 1, copies of the listening socket are made at start (by a short-lived helper process), so that in a storm new connections wait in the CSMS, where /healthz goes first, rather than in the kernel behind every charger',
+    }),
     maxConcurrentAdmissions: Type.Integer({
       minimum: 1,
       default: 64,

@@ -139,6 +139,42 @@ describe('PacedPlainListener', () => {
     raw.close();
   }, 5_000);
 
+  it.each([1, 4])('with acceptsPerTurn %i, accepts that many queued connections per turn of the event loop, and serves them all', async (acceptsPerTurn) => {
+    const http = createHttpServer((req, res) => res.end(`ok ${req.url}`));
+    const paced = new PacedPlainListener(http, { concurrency: 64, placeMs: 1000, firstRequestTimeoutMs: 10_000, acceptsPerTurn });
+    listener = paced;
+    const { port } = await paced.listen({ port: 0, host: '127.0.0.1', backlog: 511 });
+    expect(paced.acceptsPerTurn).toBe(acceptsPerTurn);
+    let acceptedThisTurn = 0;
+    let mostInOneTurn = 0;
+    const accept = paced.accept.bind(paced);
+    paced.accept = (socket) => {
+      acceptedThisTurn += 1;
+      accept(socket);
+    };
+    const clients = Array.from({ length: 12 }, () => connect(port, '127.0.0.1'));
+    // The connects go out on the next tick; then the event loop is held while the kernel queues all 12.
+    await new Promise((r) => process.nextTick(r));
+    const until = Date.now() + 300;
+    while (Date.now() < until);
+    let watching = true;
+    const watch = () => {
+      mostInOneTurn = Math.max(mostInOneTurn, acceptedThisTurn);
+      acceptedThisTurn = 0;
+      if (watching) setImmediate(watch);
+    };
+    setImmediate(watch);
+    const texts = await Promise.all(clients.map((socket, i) => rawGet(socket, `/${i}`)));
+    watching = false;
+    expect(texts.map((t) => t.split('\r\n\r\n')[1])).toEqual(clients.map((_c, i) => `ok /${i}`));
+    expect(mostInOneTurn).toBe(acceptsPerTurn);
+    // Closed, no copy of the listening socket is left accepting.
+    await paced.close();
+    listener = undefined;
+    const refused = await new Promise<string>((resolve) => connect(port, '127.0.0.1').once('connect', () => resolve('connected')).once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error')));
+    expect(refused).toBe('ECONNREFUSED');
+  }, 10_000);
+
   it('reads the target of a request line only when the line is whole', () => {
     expect(requestTargetOf(Buffer.from('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'))).toBe('/healthz');
     expect(requestTargetOf(Buffer.from('GET /ocpp/CP%201 HTTP/1.1\r\n'))).toBe('/ocpp/CP%201');

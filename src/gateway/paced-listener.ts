@@ -1,6 +1,7 @@
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import { AdmissionQueue } from './admission-queue.js';
+import { listeningCopies } from './listening-copies.js';
 
 /**
  * A TCP listener that accepts connections unread (paused) and lets at most `concurrency` of them
@@ -23,10 +24,17 @@ export abstract class PacedListener {
   private readonly waiting: AdmissionQueue;
   /** Every open connection, waiting, in its first step or handed over, so that closing ends them all. */
   private readonly open = new Set<Socket>();
+  /** Handles on copies of the listening socket's descriptor, each accepting one connection per turn (listening-copies.ts). */
+  private readonly copies: NetServer[] = [];
 
   constructor(
     protected readonly http: HttpServer,
-    protected readonly options: { concurrency: number; placeMs: number },
+    protected readonly options: {
+      concurrency: number;
+      placeMs: number;
+      /** New connections accepted per turn of the event loop at most (1 without copies of the listening socket). */
+      acceptsPerTurn?: number;
+    },
   ) {
     this.waiting = new AdmissionQueue(options.concurrency);
     this.tcp = createNetServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
@@ -73,21 +81,47 @@ export abstract class PacedListener {
   /** Runs the connection's first step; `done` may be called more than once. */
   protected abstract firstStep(socket: Socket, done: () => void): void;
 
-  listen(options: { port: number; host: string; backlog: number }): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
+  async listen(options: { port: number; host: string; backlog: number }): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
       this.tcp.once('error', reject);
       this.tcp.listen(options, () => {
         this.tcp.off('error', reject);
-        resolve(this.tcp.address() as AddressInfo);
+        resolve();
       });
     });
+    const wanted = (this.options.acceptsPerTurn ?? 1) - 1;
+    if (wanted > 0) {
+      try {
+        for (const copy of await listeningCopies(this.tcp, wanted)) {
+          const server = createNetServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
+          // The same backlog: listen() on a copy sets it for the socket they share.
+          await new Promise<void>((resolve, reject) => {
+            server.once('error', reject);
+            server.listen(copy, options.backlog, () => {
+              server.off('error', reject);
+              resolve();
+            });
+          });
+          this.copies.push(server);
+        }
+      } catch (err) {
+        // One connection per turn still serves; only a storm's new connections wait longer.
+        process.emitWarning(`accepting ${this.acceptsPerTurn} instead of ${wanted + 1} connections per turn on port ${options.port}: ${(err as Error).message}`);
+      }
+    }
+    return this.tcp.address() as AddressInfo;
+  }
+
+  /** New connections accepted per turn of the event loop at most, as listening now. */
+  get acceptsPerTurn(): number {
+    return 1 + this.copies.length;
   }
 
   /** Stops accepting and closes every connection, waiting, in its first step or handed over. */
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => (this.tcp.listening ? this.tcp.close(() => resolve()) : resolve()));
+    const closed = [this.tcp, ...this.copies].map((server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())));
     for (const socket of this.open) socket.destroy();
-    await closed;
+    await Promise.all(closed);
   }
 }
 
@@ -113,6 +147,7 @@ export class PacedPlainListener extends PacedListener {
     private readonly plainOptions: {
       concurrency: number;
       placeMs: number;
+      acceptsPerTurn?: number;
       firstRequestTimeoutMs: number;
       /** Requests whose target starts with this wait for a place; others are served at once. Without it, all wait. */
       pacedPath?: string;

@@ -20,7 +20,7 @@ import { PacedListener } from './paced-listener.js';
 export class PacedTlsListener extends PacedListener {
   constructor(
     http: HttpServer,
-    private readonly tlsOptions: { secureContext: SecureContext; concurrency: number; placeMs: number; handshakeTimeoutMs: number },
+    private readonly tlsOptions: { secureContext: SecureContext; concurrency: number; placeMs: number; acceptsPerTurn?: number; handshakeTimeoutMs: number },
   ) {
     super(http, tlsOptions);
   }
