@@ -26,18 +26,25 @@ export async function listeningCopies(server: NetServer, count: number, timeoutM
   const handle = (server as unknown as { _handle?: unknown })._handle;
   if (!handle) throw new Error('the server is not listening');
   const helper = spawn(process.execPath, ['-e', HELPER], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: {} });
+  // Failures reach the promise below (a send's own callback, 'exit'); this keeps a late one from being thrown.
+  helper.on('error', () => undefined);
+  const exited = new Promise<void>((resolve) => helper.once('exit', () => resolve()));
+  // Until it has exited the helper holds descriptors of the socket too, which keep the port listening.
+  const stopHelper = async () => {
+    if (helper.pid === undefined || helper.exitCode !== null || helper.signalCode !== null) return;
+    helper.kill('SIGKILL');
+    await exited;
+  };
   const copies: unknown[] = [];
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no copies of the listening socket after ${timeoutMs} ms`)), timeoutMs);
-      helper.once('error', (err) => {
+      const fail = (err: Error) => {
         clearTimeout(timer);
         reject(err);
-      });
-      helper.once('exit', (code) => {
-        clearTimeout(timer);
-        if (copies.length < count) reject(new Error(`the helper that copies the listening socket exited (${code}) with ${copies.length} of ${count} copies`));
-      });
+      };
+      const timer = setTimeout(() => fail(new Error(`no copies of the listening socket after ${timeoutMs} ms`)), timeoutMs);
+      helper.once('error', fail);
+      void exited.then(() => fail(new Error(`the helper that copies the listening socket exited with ${copies.length} of ${count} copies`)));
       helper.on('message', (_message, copy) => {
         if (!copy) return;
         copies.push(copy);
@@ -46,14 +53,15 @@ export async function listeningCopies(server: NetServer, count: number, timeoutM
           resolve();
         }
       });
-      for (let i = 0; i < count; i += 1) helper.send('copy', handle as never);
+      // A send fails when the socket was closed meanwhile (the listener closed during its start).
+      for (let i = 0; i < count; i += 1) helper.send('copy', handle as never, undefined, (err) => err && fail(err));
     });
   } catch (err) {
+    await stopHelper();
     for (const copy of copies) (copy as { close?: () => void }).close?.();
     throw err;
-  } finally {
-    helper.kill();
   }
+  await stopHelper();
   return copies;
 }
 

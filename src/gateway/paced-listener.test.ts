@@ -175,6 +175,18 @@ describe('PacedPlainListener', () => {
     expect(refused).toBe('ECONNREFUSED');
   }, 10_000);
 
+  it('closed while it makes copies of the listening socket, leaves nothing accepting', async () => {
+    const http = createHttpServer((_req, res) => res.end('ok'));
+    const paced = new PacedPlainListener(http, { concurrency: 4, placeMs: 1000, firstRequestTimeoutMs: 10_000, acceptsPerTurn: 4 });
+    const listening = paced.listen({ port: 0, host: '127.0.0.1', backlog: 511 });
+    // The main socket listens at once; the copies take a helper process's round trip.
+    await new Promise((r) => setTimeout(r, 5));
+    await paced.close();
+    const { port } = await listening;
+    const refused = await new Promise<string>((resolve) => connect(port, '127.0.0.1').once('connect', () => resolve('connected')).once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error')));
+    expect(refused).toBe('ECONNREFUSED');
+  }, 10_000);
+
   it('reads the target of a request line only when the line is whole', () => {
     expect(requestTargetOf(Buffer.from('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'))).toBe('/healthz');
     expect(requestTargetOf(Buffer.from('GET /ocpp/CP%201 HTTP/1.1\r\n'))).toBe('/ocpp/CP%201');

@@ -26,6 +26,9 @@ export abstract class PacedListener {
   private readonly open = new Set<Socket>();
   /** Handles on copies of the listening socket's descriptor, each accepting one connection per turn (listening-copies.ts). */
   private readonly copies: NetServer[] = [];
+  private closed = false;
+  /** The copies being made and listened on, during listen(). */
+  private copying?: Promise<void>;
 
   constructor(
     protected readonly http: HttpServer,
@@ -89,27 +92,39 @@ export abstract class PacedListener {
         resolve();
       });
     });
+    const address = this.tcp.address() as AddressInfo;
     const wanted = (this.options.acceptsPerTurn ?? 1) - 1;
     if (wanted > 0) {
-      try {
-        for (const copy of await listeningCopies(this.tcp, wanted)) {
-          const server = createNetServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
-          // The same backlog: listen() on a copy sets it for the socket they share.
-          await new Promise<void>((resolve, reject) => {
-            server.once('error', reject);
-            server.listen(copy, options.backlog, () => {
-              server.off('error', reject);
-              resolve();
-            });
-          });
-          this.copies.push(server);
-        }
-      } catch (err) {
-        // One connection per turn still serves; only a storm's new connections wait longer.
-        process.emitWarning(`accepting ${this.acceptsPerTurn} instead of ${wanted + 1} connections per turn on port ${options.port}: ${(err as Error).message}`);
-      }
+      this.copying = this.listenOnCopies(wanted, options.backlog, options.port);
+      await this.copying;
     }
-    return this.tcp.address() as AddressInfo;
+    return address;
+  }
+
+  /** Listens on `wanted` copies of the listening socket (listening-copies.ts); on failure, goes on with fewer. */
+  private async listenOnCopies(wanted: number, backlog: number, port: number): Promise<void> {
+    let copies: unknown[] = [];
+    try {
+      copies = await listeningCopies(this.tcp, wanted);
+      while (copies.length > 0 && !this.closed) {
+        const server = createNetServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
+        // The same backlog: listen() on a copy sets it for the socket they share.
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(copies.shift(), backlog, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+        this.copies.push(server);
+      }
+    } catch (err) {
+      // One connection per turn still serves; only a storm's new connections wait longer.
+      if (!this.closed) process.emitWarning(`accepting ${this.acceptsPerTurn} instead of ${wanted + 1} connections per turn on port ${port}: ${(err as Error).message}`);
+    } finally {
+      // Copies not listened on (an error, or close() during start) must not keep the port open.
+      for (const copy of copies) (copy as { close?: () => void }).close?.();
+    }
   }
 
   /** New connections accepted per turn of the event loop at most, as listening now. */
@@ -119,6 +134,9 @@ export abstract class PacedListener {
 
   /** Stops accepting and closes every connection, waiting, in its first step or handed over. */
   async close(): Promise<void> {
+    this.closed = true;
+    // Closed during its start: no further copy is listened on, and the helper holding some is gone.
+    await this.copying;
     const closed = [this.tcp, ...this.copies].map((server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())));
     for (const socket of this.open) socket.destroy();
     await Promise.all(closed);
