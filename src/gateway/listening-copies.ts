@@ -18,8 +18,8 @@ import type { Server as NetServer } from 'node:net';
  * what comes back is a new descriptor for the same socket. The raw handle (`server._handle`, which
  * Node's `send` passes as it is) travels rather than the `net.Server`, which the helper would start
  * listening on, accepting connections it would then drop. Node 22.12 and later have `reusePort`
- * for the same purpose. Linux and macOS poll each descriptor on its own; the copies are made once,
- * at start, and closed with the listener.
+ * for the same purpose. Linux's epoll reports each descriptor on its own; the copies are made
+ * once, at start, and closed with the listener.
  */
 export async function listeningCopies(server: NetServer, count: number, timeoutMs = 10_000): Promise<unknown[]> {
   if (count < 1) return [];

@@ -16,6 +16,17 @@ function rawGet(socket: Socket, path: string): Promise<string> {
   });
 }
 
+/** 'connected', or the error code of a connection attempt to `port` (ECONNREFUSED when nothing listens). */
+const connectOutcome = (port: number) =>
+  new Promise<string>((resolve) =>
+    connect(port, '127.0.0.1')
+      .once('connect', function (this: Socket) {
+        this.destroy();
+        resolve('connected');
+      })
+      .once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error')),
+  );
+
 const closedWithin = (socket: Socket, ms: number) =>
   new Promise<boolean>((resolve) => {
     const timer = setTimeout(() => resolve(false), ms);
@@ -171,8 +182,7 @@ describe('PacedPlainListener', () => {
     // Closed, no copy of the listening socket is left accepting.
     await paced.close();
     listener = undefined;
-    const refused = await new Promise<string>((resolve) => connect(port, '127.0.0.1').once('connect', () => resolve('connected')).once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error')));
-    expect(refused).toBe('ECONNREFUSED');
+    expect(await connectOutcome(port)).toBe('ECONNREFUSED');
   }, 10_000);
 
   it('closed while it makes copies of the listening socket, leaves nothing accepting', async () => {
@@ -183,8 +193,7 @@ describe('PacedPlainListener', () => {
     await new Promise((r) => setTimeout(r, 5));
     await paced.close();
     const { port } = await listening;
-    const refused = await new Promise<string>((resolve) => connect(port, '127.0.0.1').once('connect', () => resolve('connected')).once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error')));
-    expect(refused).toBe('ECONNREFUSED');
+    expect(await connectOutcome(port)).toBe('ECONNREFUSED');
   }, 10_000);
 
   it('reads the target of a request line only when the line is whole', () => {
