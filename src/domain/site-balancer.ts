@@ -69,6 +69,11 @@ export class SiteBalancer {
   private readonly failsafeDefault = new Map<string, { unit: 'A' | 'W'; limit: number }>();
   private housekeeping?: NodeJS.Timeout;
   private sending = new Map<string, Promise<void>>();
+  /**
+   * Each site's rounds, one after another: a round counts what the rounds before it granted, and
+   * its lowers must be confirmed before its raises, which another round running alongside would undo.
+   */
+  private readonly rounds = new Map<string, { chain: Promise<unknown>; queued: number }>();
   private planSource?: PlanSource;
 
   constructor(
@@ -182,8 +187,26 @@ export class SiteBalancer {
     this.options.log?.warn({ ...obj, err: obj.err instanceof Error ? obj.err.message : obj.err }, msg);
   }
 
-  /** Computes a new allocation for a site and sends the changes. Returns the allocation. */
+  /** Computes a new allocation for a site and sends the changes, after any round still running. Returns the allocation. */
   async rebalance(siteId: string): Promise<Allocation | undefined> {
+    const rounds = this.rounds.get(siteId) ?? { chain: Promise.resolve(), queued: 0 };
+    this.rounds.set(siteId, rounds);
+    rounds.queued += 1;
+    const round = rounds.chain.then(() => this.round(siteId)).finally(() => (rounds.queued -= 1));
+    rounds.chain = round.catch(() => undefined);
+    return round;
+  }
+
+  private roundPending(siteId: string): boolean {
+    return this.sites.get(siteId)?.timer !== undefined || (this.rounds.get(siteId)?.queued ?? 0) > 0;
+  }
+
+  /**
+   * One round at `now`: the allocation must fit every limit until the TxProfiles it sends run out,
+   * and every TxProfile it sends (changes and renewals alike) is issued at `now`, so none of them
+   * outlives the window that was checked, however long the sending takes.
+   */
+  private async round(siteId: string): Promise<Allocation | undefined> {
     const state = this.sites.get(siteId);
     if (!state) return undefined;
     const now = this.clock.now();
@@ -198,6 +221,7 @@ export class SiteBalancer {
     const connectedTx: Transaction[] = [];
     /** What each session's connector may draw right now: its valid grant, else its failsafe default. */
     const mayDrawNow: number[] = [];
+    const grantNow: Array<Grant | undefined> = [];
     let anyPlanned = false;
     const txOn = new Map(active.map((t) => [sessionKey(t.stationId, t.connectorId), t]));
     for (const spec of state.stations) {
@@ -219,6 +243,7 @@ export class SiteBalancer {
         }
         connectedTx.push(t);
         mayDrawNow.push(validGrant ? validGrant.powerW : fallback);
+        grantNow.push(validGrant);
         const measured = this.liveLoad.of(t.stationId, t.connectorId);
         const minPowerW = spec.kind === 'AC' ? 6 * voltage * Math.min(phases, spec.phases) : 0;
         const plan = this.planSource?.planned(t.stationId, t.connectorId, t.id, nowMs);
@@ -254,20 +279,22 @@ export class SiteBalancer {
     state.lastRunAt = now.toISOString();
 
     // Lower first and wait for the stations to accept, then raise: at no moment does the sum of
-    // what stations may draw exceed what the new allocation counted.
-    const changes = allocation.sessions.map((a, i) => ({ a, t: connectedTx[i]!, before: mayDrawNow[i]! }));
-    const lowering = changes.filter((c) => c.a.powerW < c.before - 1 || (!this.grants.get(sessionKey(c.a.stationId, c.a.connectorId)) && Math.abs(c.a.powerW - c.before) <= 1));
+    // what stations may draw exceed what the new allocation counted. A grant about to run out is
+    // renewed here, in a round, at what this round allocates: renewed as it was, it would last into
+    // a time whose limits nobody checked (a curtailment that starts after the old grant ends).
+    const changes = allocation.sessions.map((a, i) => ({ a, t: connectedTx[i]!, before: mayDrawNow[i]!, grant: grantNow[i] }));
+    const renewalDue = (g: Grant | undefined) => g !== undefined && g.expiresAt - nowMs <= this.options.renewBeforeS * 1000;
     const raising = changes.filter((c) => c.a.powerW > c.before + 1);
-    await Promise.all(lowering.map((c) => this.grant(c.t, c.a.powerW, c.a.phases, voltage)));
+    const lowering = changes.filter((c) => c.a.powerW < c.before - 1 || (c.a.powerW <= c.before + 1 && (!c.grant || renewalDue(c.grant))));
+    await Promise.all(lowering.map((c) => this.grant(c.t, c.a.powerW, c.a.phases, voltage, now)));
     await Promise.all(
       raising.map(async (c) => {
-        const grant = this.grants.get(sessionKey(c.a.stationId, c.a.connectorId));
-        if (grant && grant.transactionId === c.t.id && nowMs - grant.sentAt < this.options.minUpdateIntervalS * 1000) {
+        if (c.grant && !renewalDue(c.grant) && nowMs - c.grant.sentAt < this.options.minUpdateIntervalS * 1000) {
           // Raised again soon: wait, so a charger is not flooded; a later round raises it.
           setTimeout(() => this.schedule(siteId), this.options.minUpdateIntervalS * 1000).unref();
           return;
         }
-        await this.grant(c.t, c.a.powerW, c.a.phases, voltage);
+        await this.grant(c.t, c.a.powerW, c.a.phases, voltage, now);
       }),
     );
     return allocation;
@@ -290,12 +317,15 @@ export class SiteBalancer {
     return (drawing === 0 ? 3 : drawing) as 1 | 2 | 3;
   }
 
-  /** Sends (or renews) the TxProfile that grants a connector `powerW` until now + validity. */
-  private async grant(t: Transaction, powerW: number, phases: 1 | 2 | 3, voltage: number): Promise<void> {
+  /**
+   * Sends (or renews) the TxProfile that grants a connector `powerW` from `issuedAt`, the time of the
+   * round that checked it, until issuedAt + validity: a profile that goes out later lasts no longer.
+   */
+  private async grant(t: Transaction, powerW: number, phases: 1 | 2 | 3, voltage: number, issuedAt: Date): Promise<void> {
     const key = sessionKey(t.stationId, t.connectorId);
     const previous = this.sending.get(key) ?? Promise.resolve();
     const run = previous.then(async () => {
-      const now = this.clock.now();
+      const now = issuedAt;
       const validity = this.options.txProfileValidityS;
       const nowMs = now.getTime();
       const plan = this.planSource?.planned(t.stationId, t.connectorId, t.id, nowMs);
@@ -321,6 +351,13 @@ export class SiteBalancer {
           this.warn({ stationId: t.stationId, connectorId: t.connectorId, answer }, 'station rejected the balancer profile');
         }
       } catch (err) {
+        // No answer: the station may hold the new profile or the old one. Count the larger of the
+        // two until the later one ends; the next round sends a profile that settles it.
+        const before = this.grants.get(key);
+        const held = before && before.transactionId === t.id && before.expiresAt > now.getTime() ? before : undefined;
+        const expiresAt = txProfileExpiresAt(now, validity).getTime();
+        const larger = held && held.powerW > powerW ? held : { powerW, phases };
+        this.grants.set(key, { powerW: larger.powerW, phases: larger.phases, transactionId: t.id, expiresAt: Math.max(expiresAt, held?.expiresAt ?? 0), sentAt: now.getTime() });
         this.warn({ stationId: t.stationId, err }, 'balancer profile not delivered');
       }
     });
@@ -328,7 +365,7 @@ export class SiteBalancer {
     await run;
   }
 
-  /** Renews grants of connected stations before they run out, and drops grants of ended transactions. */
+  /** Starts a round where grants of connected stations are about to run out, and drops grants that ended. */
   private renewAndExpire(): void {
     const now = this.clock.now();
     const nowMs = now.getTime();
@@ -345,16 +382,8 @@ export class SiteBalancer {
         const g = this.grants.get(sessionKey(a.stationId, a.connectorId));
         return g && this.sender.isConnected(a.stationId) && g.expiresAt - nowMs <= this.options.renewBeforeS * 1000;
       });
-      if (due.length === 0) continue;
-      void (async () => {
-        const active = await this.store.listTransactions({ active: true, limit: 100000, offset: 0 });
-        for (const a of due) {
-          const t = active.find((x) => x.stationId === a.stationId && x.connectorId === a.connectorId);
-          const g = this.grants.get(sessionKey(a.stationId, a.connectorId));
-          if (!t || !g) continue;
-          await this.grant(t, g.powerW, g.phases, state.site.supplyVoltage ?? this.options.supplyVoltage);
-        }
-      })().catch((err) => this.warn({ siteId, err }, 'renewal failed'));
+      // The round renews them; one that is already coming will.
+      if (due.length > 0 && !this.roundPending(siteId)) this.schedule(siteId);
     }
     // An expired grant no longer binds the station (it is back on its failsafe default): forget it.
     for (const [key, g] of this.grants) if (g.expiresAt <= nowMs) this.grants.delete(key);

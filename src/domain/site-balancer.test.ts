@@ -1,0 +1,199 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { installProfile, limitAt } from '../charging/profiles/composite.js';
+import type { ChargingProfile, InstalledProfile } from '../charging/profiles/model.js';
+import { limitOfNodeAt } from '../charging/site/model.js';
+import { LiveLoad } from './live-load.js';
+import type { CommandSender, DomainEvent, EventBus, Store } from './ports.js';
+import { SiteBalancer } from './site-balancer.js';
+import { siteModel, type StoredSite } from './sites.js';
+import type { Transaction } from './types.js';
+
+/**
+ * The balancer against stations that install what they are sent, on a simulated clock. At every
+ * simulated second the sum of what the stations may draw under the profiles they hold is checked
+ * against the site's limit at that second: the invariant of docs/smart-charging.md, "The safe
+ * envelope", seen from the stations.
+ */
+const start = Date.parse('2026-12-07T18:00:00Z');
+const at = (s: number) => new Date(start + s * 1000);
+const validityS = 1200;
+
+class SimulatedClock {
+  ms = start;
+  now(): Date {
+    return new Date(this.ms);
+  }
+}
+
+class Bus implements EventBus {
+  private listeners: Array<(e: DomainEvent) => void> = [];
+  publish(e: DomainEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+  subscribe(l: (e: DomainEvent) => void): () => void {
+    this.listeners.push(l);
+    return () => (this.listeners = this.listeners.filter((x) => x !== l));
+  }
+}
+
+/** Stations that install a profile the moment it arrives; their answers can be held back. */
+class Stations implements CommandSender {
+  readonly held = new Map<string, InstalledProfile[]>();
+  holdAnswers = false;
+  private heldAnswers: Array<() => void> = [];
+  readonly offline = new Set<string>();
+  /** Stations whose connection drops the moment they have installed the next profile, before they answer. */
+  readonly dropAfterInstall = new Set<string>();
+  constructor(ids: string[]) {
+    // A failsafe default of 0 W: without a grant a connector draws nothing (what the balancer counts).
+    const failsafe: ChargingProfile = {
+      chargingProfileId: 1,
+      stackLevel: 0,
+      chargingProfilePurpose: 'TxDefaultProfile',
+      chargingProfileKind: 'Absolute',
+      chargingSchedule: { startSchedule: at(-86400).toISOString(), chargingRateUnit: 'W', chargingSchedulePeriod: [{ startPeriod: 0, limit: 0 }] },
+    };
+    for (const id of ids) this.held.set(id, [{ connectorId: 0, profile: failsafe }]);
+  }
+  isConnected(stationId: string): boolean {
+    return !this.offline.has(stationId);
+  }
+  async send(stationId: string, action: string, payload: any): Promise<any> {
+    expect(action).toBe('SetChargingProfile');
+    if (this.offline.has(stationId)) throw new Error(`station ${stationId} is not connected`);
+    this.held.set(stationId, installProfile(this.held.get(stationId)!, { connectorId: payload.connectorId, profile: payload.csChargingProfiles }));
+    if (this.dropAfterInstall.delete(stationId)) {
+      this.offline.add(stationId);
+      this.onDrop?.(stationId);
+      throw new Error('connection lost before the answer');
+    }
+    if (!this.holdAnswers) return { status: 'Accepted' };
+    return new Promise((resolve) => this.heldAnswers.push(() => resolve({ status: 'Accepted' })));
+  }
+  onDrop?: (stationId: string) => void;
+  releaseAnswers(): void {
+    const answers = this.heldAnswers;
+    this.heldAnswers = [];
+    this.holdAnswers = false;
+    for (const answer of answers) answer();
+  }
+}
+
+const realTurns = () => new Promise((r) => setTimeout(r, 15));
+
+describe('SiteBalancer: the profiles stations hold fit the site at every second', () => {
+  let balancer: SiteBalancer | undefined;
+  afterEach(() => balancer?.stop());
+
+  /** Five 150 kW DC stations under a 600 kW connection, curtailed to `curtailedW` for two hours from `curtailFromS`. */
+  async function depot(curtailFromS: number, curtailedW = 300_000) {
+    const ids = ['D1', 'D2', 'D3', 'D4', 'D5'];
+    const stored: StoredSite = {
+      id: 'depot',
+      definition: { name: 'Depot', limit: { value: 600_000, unit: 'W' }, stations: ids.map((id) => ({ id, kind: 'DC', maxPowerW: 150_000 })) },
+      externalLimits: [{ nodeId: 'depot', from: at(curtailFromS).toISOString(), to: at(curtailFromS + 7200).toISOString(), limit: { value: curtailedW, unit: 'W' } }],
+      updatedAt: at(0).toISOString(),
+    };
+    const clock = new SimulatedClock();
+    const events = new Bus();
+    const stations = new Stations(ids);
+    const active: Transaction[] = [];
+    const store = {
+      listSites: async () => [stored],
+      getSite: async () => stored,
+      listTransactions: async () => active,
+    } as unknown as Store;
+    balancer = new SiteBalancer(store, events, clock, stations, new LiveLoad(events), {
+      txProfileValidityS: validityS,
+      renewBeforeS: 400,
+      clockSkewS: 30,
+      minUpdateIntervalS: 0,
+      debounceMs: 1,
+      housekeepingMs: 2,
+      supplyVoltage: 230,
+    });
+    for (const id of ids) balancer.setFailsafe(id, { unit: 'W', limit: 0 }, [1], 0);
+    stations.onDrop = (stationId) => events.publish({ type: 'station.disconnected', stationId, at: clock.now().toISOString(), reason: 'test' });
+    await balancer.start();
+    const site = siteModel(stored).site;
+
+    let worstOverW = -Infinity;
+    const drawW = (stationId: string, t: Date) => {
+      const tx = active.find((x) => x.stationId === stationId);
+      if (!tx) return 0;
+      const situation = { station: { connectors: 1 }, profiles: stations.held.get(stationId)!, transactions: [{ connectorId: 1, transactionId: tx.id, startTime: new Date(tx.startTime) }] };
+      return Math.min(150_000, limitAt(situation, 1, t, { chargingRateUnit: 'W' }).limit);
+    };
+    /** Moves the simulated clock on, checking every second, and lets the balancer's timers run every `stepS`. */
+    const advance = async (seconds: number, stepS = 10) => {
+      for (let done = 0; done < seconds; done += stepS) {
+        for (let s = 0; s < stepS; s += 1) {
+          clock.ms += 1000;
+          const total = ids.reduce((sum, id) => sum + drawW(id, clock.now()), 0);
+          worstOverW = Math.max(worstOverW, total - limitOfNodeAt(site, clock.now()).maxW!);
+        }
+        await realTurns();
+      }
+    };
+    let nextTx = 1;
+    const plugIn = async (stationId: string) => {
+      const transaction = { id: nextTx++, stationId, connectorId: 1, idTag: 'BUS', startTime: clock.now().toISOString() } as Transaction;
+      active.push(transaction);
+      events.publish({ type: 'transaction.started', at: clock.now().toISOString(), transaction });
+      await realTurns();
+    };
+    return { balancer, stations, plugIn, advance, worst: () => worstOverW, drawW, clock };
+  }
+
+  it('renews a grant only as far as the limits of its new life allow (a curtailment beyond the first grant)', async () => {
+    // The first grants (at 0 s) last until 1,200 s; the curtailment starts at 1,300 s. Renewed at
+    // 800 s, a grant reaches into the curtailment and must fit it.
+    const d = await depot(1300);
+    for (const id of ['D1', 'D2', 'D3', 'D4']) await d.plugIn(id);
+    await d.advance(10);
+    expect(['D1', 'D2', 'D3', 'D4'].map((id) => d.drawW(id, d.clock.now()))).toEqual([150_000, 150_000, 150_000, 150_000]);
+    await d.advance(2400);
+    expect(d.worst()).toBeLessThanOrEqual(1);
+    // Still charging after the grants were renewed, at the curtailed share.
+    expect(['D1', 'D2', 'D3', 'D4'].map((id) => d.drawW(id, d.clock.now()))).toEqual([75_000, 75_000, 75_000, 75_000]);
+  });
+
+  it('grants a raise only for the time its round checked, however long the lowers it waited for took', async () => {
+    // At 100 s a fifth bus arrives: four grants are lowered to 120 kW, and the fifth is raised to
+    // 120 kW once the lowers are confirmed. The stations take 900 s to answer. The fifth station
+    // loses its connection the moment it has the raise, so no later round can lower it. The round at
+    // 100 s checked the limits until 1,330 s (100 + 1,200 + 30); the curtailment to 100 kW starts at
+    // 1,380 s. A raise issued when it was sent (at 1,000 s) would still grant 120 kW then.
+    const d = await depot(1380, 100_000);
+    for (const id of ['D1', 'D2', 'D3', 'D4']) await d.plugIn(id);
+    await d.advance(90);
+    d.stations.holdAnswers = true;
+    d.stations.dropAfterInstall.add('D5');
+    await d.plugIn('D5');
+    await d.advance(900);
+    d.stations.releaseAnswers();
+    await d.advance(2000);
+    expect(d.stations.offline.has('D5')).toBe(true);
+    expect(d.worst()).toBeLessThanOrEqual(1);
+    // The four still connected share the curtailed connection; the one cut off is back on its default.
+    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([25_000, 25_000, 25_000, 25_000, 0]);
+  });
+
+  it('counts a station that lost its connection before answering at the larger of the grants it may hold', async () => {
+    // At 100 s a fifth bus arrives and its station drops off the moment it has installed its
+    // 120 kW grant: no answer came, but it holds the grant until it runs out (1,300 s). The four
+    // others may not take that power back before then.
+    const d = await depot(100_000);
+    for (const id of ['D1', 'D2', 'D3', 'D4']) await d.plugIn(id);
+    await d.advance(90);
+    d.stations.dropAfterInstall.add('D5');
+    await d.plugIn('D5');
+    await d.advance(600);
+    expect(d.stations.offline.has('D5')).toBe(true);
+    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([120_000, 120_000, 120_000, 120_000, 120_000]);
+    await d.advance(1000);
+    expect(d.worst()).toBeLessThanOrEqual(1);
+    // Once the grant it holds has run out, the others take the connection again.
+    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([150_000, 150_000, 150_000, 150_000, 0]);
+  });
+});
