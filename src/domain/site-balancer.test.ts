@@ -42,16 +42,18 @@ class Stations implements CommandSender {
   holdAnswers = false;
   private heldAnswers: Array<() => void> = [];
   readonly offline = new Set<string>();
+  /** Stations that answer Rejected and keep what they hold. */
+  readonly refusing = new Set<string>();
   /** Stations whose connection drops the moment they have installed the next profile, before they answer. */
   readonly dropAfterInstall = new Set<string>();
-  constructor(ids: string[]) {
-    // A failsafe default of 0 W: without a grant a connector draws nothing (what the balancer counts).
+  constructor(ids: string[], defaultW: number) {
+    // The failsafe default: what a connector draws without a grant (what the balancer counts).
     const failsafe: ChargingProfile = {
       chargingProfileId: 1,
       stackLevel: 0,
       chargingProfilePurpose: 'TxDefaultProfile',
       chargingProfileKind: 'Absolute',
-      chargingSchedule: { startSchedule: at(-86400).toISOString(), chargingRateUnit: 'W', chargingSchedulePeriod: [{ startPeriod: 0, limit: 0 }] },
+      chargingSchedule: { startSchedule: at(-86400).toISOString(), chargingRateUnit: 'W', chargingSchedulePeriod: [{ startPeriod: 0, limit: defaultW }] },
     };
     for (const id of ids) this.held.set(id, [{ connectorId: 0, profile: failsafe }]);
   }
@@ -61,16 +63,20 @@ class Stations implements CommandSender {
   async send(stationId: string, action: string, payload: any): Promise<any> {
     expect(action).toBe('SetChargingProfile');
     if (this.offline.has(stationId)) throw new Error(`station ${stationId} is not connected`);
+    if (this.refusing.has(stationId)) return { status: 'Rejected' };
     this.held.set(stationId, installProfile(this.held.get(stationId)!, { connectorId: payload.connectorId, profile: payload.csChargingProfiles }));
     if (this.dropAfterInstall.delete(stationId)) {
-      this.offline.add(stationId);
-      this.onDrop?.(stationId);
+      this.goOffline(stationId);
       throw new Error('connection lost before the answer');
     }
     if (!this.holdAnswers) return { status: 'Accepted' };
     return new Promise((resolve) => this.heldAnswers.push(() => resolve({ status: 'Accepted' })));
   }
   onDrop?: (stationId: string) => void;
+  goOffline(stationId: string): void {
+    this.offline.add(stationId);
+    this.onDrop?.(stationId);
+  }
   releaseAnswers(): void {
     const answers = this.heldAnswers;
     this.heldAnswers = [];
@@ -85,18 +91,21 @@ describe('SiteBalancer: the profiles stations hold fit the site at every second'
   let balancer: SiteBalancer | undefined;
   afterEach(() => balancer?.stop());
 
-  /** Five 150 kW DC stations under a 600 kW connection, curtailed to `curtailedW` for two hours from `curtailFromS`. */
-  async function depot(curtailFromS: number, curtailedW = 300_000) {
+  /**
+   * Five DC stations of `maxW` under a 600 kW connection, curtailed to `curtailedW` for two hours
+   * from `curtailFromS`, each with a failsafe default of `defaultW`.
+   */
+  async function depot(curtailFromS: number, curtailedW = 300_000, defaultW = 0, maxW = 150_000) {
     const ids = ['D1', 'D2', 'D3', 'D4', 'D5'];
     const stored: StoredSite = {
       id: 'depot',
-      definition: { name: 'Depot', limit: { value: 600_000, unit: 'W' }, stations: ids.map((id) => ({ id, kind: 'DC', maxPowerW: 150_000 })) },
+      definition: { name: 'Depot', limit: { value: 600_000, unit: 'W' }, stations: ids.map((id) => ({ id, kind: 'DC', maxPowerW: maxW })) },
       externalLimits: [{ nodeId: 'depot', from: at(curtailFromS).toISOString(), to: at(curtailFromS + 7200).toISOString(), limit: { value: curtailedW, unit: 'W' } }],
       updatedAt: at(0).toISOString(),
     };
     const clock = new SimulatedClock();
     const events = new Bus();
-    const stations = new Stations(ids);
+    const stations = new Stations(ids, defaultW);
     const active: Transaction[] = [];
     const store = {
       listSites: async () => [stored],
@@ -112,7 +121,7 @@ describe('SiteBalancer: the profiles stations hold fit the site at every second'
       housekeepingMs: 2,
       supplyVoltage: 230,
     });
-    for (const id of ids) balancer.setFailsafe(id, { unit: 'W', limit: 0 }, [1], 0);
+    for (const id of ids) balancer.setFailsafe(id, { unit: 'W', limit: defaultW }, [1], defaultW);
     stations.onDrop = (stationId) => events.publish({ type: 'station.disconnected', stationId, at: clock.now().toISOString(), reason: 'test' });
     await balancer.start();
     const site = siteModel(stored).site;
@@ -122,7 +131,7 @@ describe('SiteBalancer: the profiles stations hold fit the site at every second'
       const tx = active.find((x) => x.stationId === stationId);
       if (!tx) return 0;
       const situation = { station: { connectors: 1 }, profiles: stations.held.get(stationId)!, transactions: [{ connectorId: 1, transactionId: tx.id, startTime: new Date(tx.startTime) }] };
-      return Math.min(150_000, limitAt(situation, 1, t, { chargingRateUnit: 'W' }).limit);
+      return Math.min(maxW, limitAt(situation, 1, t, { chargingRateUnit: 'W' }).limit);
     };
     /** Moves the simulated clock on, checking every second, and lets the balancer's timers run every `stepS`. */
     const advance = async (seconds: number, stepS = 10) => {
@@ -142,7 +151,14 @@ describe('SiteBalancer: the profiles stations hold fit the site at every second'
       events.publish({ type: 'transaction.started', at: clock.now().toISOString(), transaction });
       await realTurns();
     };
-    return { balancer, stations, plugIn, advance, worst: () => worstOverW, drawW, clock };
+    /** The station reports what its connector draws. */
+    const meter = async (stationId: string, powerW: number) => {
+      const tx = active.find((x) => x.stationId === stationId)!;
+      const reading = { stationId, connectorId: 1, transactionId: tx.id, timestamp: clock.now().toISOString(), measurand: 'Power.Active.Import', phase: null, location: 'Outlet', context: 'Sample.Periodic', unit: 'W', value: powerW, rawValue: String(powerW) };
+      events.publish({ type: 'meter.values', at: clock.now().toISOString(), stationId, connectorId: 1, transactionId: tx.id, readings: [reading] } as DomainEvent);
+      await realTurns();
+    };
+    return { balancer, stations, plugIn, meter, advance, worst: () => worstOverW, drawW, clock };
   }
 
   it('renews a grant only as far as the limits of its new life allow (a curtailment beyond the first grant)', async () => {
@@ -195,5 +211,58 @@ describe('SiteBalancer: the profiles stations hold fit the site at every second'
     expect(d.worst()).toBeLessThanOrEqual(1);
     // Once the grant it holds has run out, the others take the connection again.
     expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([150_000, 150_000, 150_000, 150_000, 0]);
+  });
+
+  it('renews a lender in every round that lends its power on, so borrowers cannot outlast it if the central system stops', async () => {
+    // Five 300 kW stations; defaults of 100 kW fit the 600 kW five times. The plan holds D1's bus
+    // at 0 W (a cheaper hour is coming): D1 lends its default to the others. At 300 s D5's bus
+    // draws little and D2–D4 are raised. Then the central system stops. D1's grant, sent at 0 s and
+    // unchanged since, runs out at 1,200 s and D1 is back at its 100 kW default, while the raises
+    // of 300 s last until 1,500 s.
+    const d = await depot(100_000, 300_000, 100_000, 300_000);
+    d.balancer.usePlans({ planned: (stationId) => (stationId === 'D1' ? { powerW: 0, departure: at(36_000), energyNeededWh: 200_000, periods: [] } : undefined) });
+    for (const id of ['D1', 'D2', 'D3', 'D4', 'D5']) await d.plugIn(id);
+    await d.advance(300);
+    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([0, 150_000, 150_000, 150_000, 150_000]);
+    await d.meter('D5', 20_000);
+    await d.advance(20);
+    const now = d.clock.now();
+    expect(d.drawW('D1', now)).toBe(0);
+    expect(['D2', 'D3', 'D4'].every((id) => d.drawW(id, now) > 180_000)).toBe(true);
+    d.balancer.stop();
+    await d.advance(1400);
+    expect(d.worst()).toBeLessThanOrEqual(1);
+  });
+
+  it('counts an offline lender at its default from the moment its grant runs out', async () => {
+    // As above, D1 lends its 100 kW default. At 300 s it loses its connection; at 800 s the others'
+    // grants are renewed until 2,000 s. D1's grant runs out at 1,200 s and, offline, nobody can
+    // renew it: from then on it may draw its default, and the renewals must leave room for that.
+    const d = await depot(100_000, 300_000, 100_000, 300_000);
+    d.balancer.usePlans({ planned: (stationId) => (stationId === 'D1' ? { powerW: 0, departure: at(36_000), energyNeededWh: 200_000, periods: [] } : undefined) });
+    for (const id of ['D1', 'D2', 'D3', 'D4', 'D5']) await d.plugIn(id);
+    await d.advance(300);
+    d.stations.goOffline('D1');
+    await d.advance(1500);
+    expect(d.worst()).toBeLessThanOrEqual(1);
+    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([100_000, 125_000, 125_000, 125_000, 125_000]);
+  });
+
+  it('sends no raise a refused lower was to make room for', async () => {
+    // At 100 s a fifth bus arrives and the four grants of 150 kW are to be lowered to 120 kW, but
+    // D1 refuses its profile (as a station does with a TxProfile for a transaction it does not know
+    // yet) and keeps drawing 150 kW until its grant runs out at 1,200 s.
+    const d = await depot(100_000);
+    for (const id of ['D1', 'D2', 'D3', 'D4']) await d.plugIn(id);
+    await d.advance(50);
+    d.stations.refusing.add('D1');
+    await d.advance(50);
+    await d.plugIn('D5');
+    await d.advance(100);
+    // D5 gets what D1's refusal leaves.
+    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([150_000, 112_500, 112_500, 112_500, 112_500]);
+    await d.advance(1900);
+    expect(d.worst()).toBeLessThanOrEqual(1);
+    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([0, 150_000, 150_000, 150_000, 150_000]);
   });
 });

@@ -68,12 +68,14 @@ export class SiteBalancer {
   /** Each station's TxDefaultProfile, for the tail of the TxProfiles it is sent. */
   private readonly failsafeDefault = new Map<string, { unit: 'A' | 'W'; limit: number }>();
   private housekeeping?: NodeJS.Timeout;
-  private sending = new Map<string, Promise<void>>();
+  private sending = new Map<string, Promise<unknown>>();
   /**
    * Each site's rounds, one after another: a round counts what the rounds before it granted, and
    * its lowers must be confirmed before its raises, which another round running alongside would undo.
    */
   private readonly rounds = new Map<string, { chain: Promise<unknown>; queued: number }>();
+  /** When a connector's station last refused a balancer profile or left it unanswered (CSMS clock, ms); cleared when it takes one. */
+  private readonly refusedAt = new Map<string, number>();
   private planSource?: PlanSource;
 
   constructor(
@@ -222,6 +224,9 @@ export class SiteBalancer {
     /** What each session's connector may draw right now: its valid grant, else its failsafe default. */
     const mayDrawNow: number[] = [];
     const grantNow: Array<Grant | undefined> = [];
+    const defaultNow: number[] = [];
+    // A grant lasts until its TxProfile expires: it must fit every limit in force until then.
+    const until = new Date(nowMs + (this.options.txProfileValidityS + this.options.clockSkewS) * 1000);
     let anyPlanned = false;
     const txOn = new Map(active.map((t) => [sessionKey(t.stationId, t.connectorId), t]));
     for (const spec of state.stations) {
@@ -234,16 +239,21 @@ export class SiteBalancer {
         const validGrant = grant && (!t || grant.transactionId === t.id) && grant.expiresAt > nowMs ? grant : undefined;
         const fallback = this.defaultPowerW.get(key) ?? 0;
         const phases = t ? this.vehiclePhases(spec, t) : spec.kind === 'DC' ? 3 : spec.phases;
-        if (!connected || !t) {
+        // A station that refused its last profile, or did not answer, is left as it is for a while and
+        // counted at what it may draw: sending it the same again would only hold up every raise of the site.
+        const refused = (this.refusedAt.get(key) ?? -Infinity) > nowMs - this.options.renewBeforeS * 1000;
+        if (!connected || !t || refused) {
           // Nothing to change here, but it counts: an offline station may draw its grant until it
-          // expires and its default after; an idle connector may start drawing its default any moment.
-          const powerW = validGrant ? validGrant.powerW : fallback;
+          // expires and its default after (so both, where the grant ends before what this round
+          // checks does); an idle connector may start drawing its default any moment.
+          const powerW = !validGrant ? fallback : t && validGrant.expiresAt >= until.getTime() ? validGrant.powerW : Math.max(validGrant.powerW, fallback);
           if (powerW > 0) reserved.push({ stationId: spec.stationId, connectorId: connector.connectorId, powerW, phases });
           continue;
         }
         connectedTx.push(t);
         mayDrawNow.push(validGrant ? validGrant.powerW : fallback);
         grantNow.push(validGrant);
+        defaultNow.push(fallback);
         const measured = this.liveLoad.of(t.stationId, t.connectorId);
         const minPowerW = spec.kind === 'AC' ? 6 * voltage * Math.min(phases, spec.phases) : 0;
         const plan = this.planSource?.planned(t.stationId, t.connectorId, t.id, nowMs);
@@ -263,8 +273,6 @@ export class SiteBalancer {
         });
       }
     }
-    // A grant lasts until its TxProfile expires: it must fit every limit in force until then.
-    const until = new Date(nowMs + (this.options.txProfileValidityS + this.options.clockSkewS) * 1000);
     const allocation = allocate({
       site: siteOverWindow(state.site, now, until),
       stations: state.stations,
@@ -282,21 +290,41 @@ export class SiteBalancer {
     // what stations may draw exceed what the new allocation counted. A grant about to run out is
     // renewed here, in a round, at what this round allocates: renewed as it was, it would last into
     // a time whose limits nobody checked (a curtailment that starts after the old grant ends).
-    const changes = allocation.sessions.map((a, i) => ({ a, t: connectedTx[i]!, before: mayDrawNow[i]!, grant: grantNow[i] }));
+    const changes = allocation.sessions.map((a, i) => ({ a, t: connectedTx[i]!, before: mayDrawNow[i]!, grant: grantNow[i], defaultW: defaultNow[i]! }));
     const renewalDue = (g: Grant | undefined) => g !== undefined && g.expiresAt - nowMs <= this.options.renewBeforeS * 1000;
     const raising = changes.filter((c) => c.a.powerW > c.before + 1);
     const lowering = changes.filter((c) => c.a.powerW < c.before - 1 || (c.a.powerW <= c.before + 1 && (!c.grant || renewalDue(c.grant))));
-    await Promise.all(lowering.map((c) => this.grant(c.t, c.a.powerW, c.a.phases, voltage, now)));
-    await Promise.all(
+    // A connector granted less than its default lends the rest to others. A borrower sent a grant
+    // now keeps it until now + validity; the lender must not get its default back before then, or
+    // a central system that stops right after this round leaves the site over its limit. So the
+    // lenders whose grant ends sooner are renewed, with the lowers.
+    const expiresAt = txProfileExpiresAt(now, this.options.txProfileValidityS).getTime();
+    const borrows = [...lowering, ...raising].some((c) => c.a.powerW > c.defaultW + 1);
+    if (borrows) {
+      for (const c of changes) {
+        const lender = c.a.powerW < c.defaultW - 1 && c.grant !== undefined && c.grant.expiresAt < expiresAt;
+        if (lender && !lowering.includes(c) && !raising.includes(c)) lowering.push(c);
+      }
+    }
+    const lowered = await Promise.all(lowering.map((c) => this.grant(c.t, c.a.powerW, c.a.phases, voltage, now)));
+    if (lowered.some((outcome) => outcome !== 'accepted')) {
+      // A lower that did not take leaves its power with its station, and the raises counted on it:
+      // none is sent. A new round counts what each station may draw now.
+      this.schedule(siteId);
+      return allocation;
+    }
+    const raised = await Promise.all(
       raising.map(async (c) => {
         if (c.grant && !renewalDue(c.grant) && nowMs - c.grant.sentAt < this.options.minUpdateIntervalS * 1000) {
           // Raised again soon: wait, so a charger is not flooded; a later round raises it.
           setTimeout(() => this.schedule(siteId), this.options.minUpdateIntervalS * 1000).unref();
-          return;
+          return 'accepted';
         }
-        await this.grant(c.t, c.a.powerW, c.a.phases, voltage, now);
+        return this.grant(c.t, c.a.powerW, c.a.phases, voltage, now);
       }),
     );
+    // What a refused raise would have taken goes to the others in a new round.
+    if (raised.some((outcome) => outcome !== 'accepted')) this.schedule(siteId);
     return allocation;
   }
 
@@ -321,10 +349,10 @@ export class SiteBalancer {
    * Sends (or renews) the TxProfile that grants a connector `powerW` from `issuedAt`, the time of the
    * round that checked it, until issuedAt + validity: a profile that goes out later lasts no longer.
    */
-  private async grant(t: Transaction, powerW: number, phases: 1 | 2 | 3, voltage: number, issuedAt: Date): Promise<void> {
+  private async grant(t: Transaction, powerW: number, phases: 1 | 2 | 3, voltage: number, issuedAt: Date): Promise<'accepted' | 'refused' | 'unanswered'> {
     const key = sessionKey(t.stationId, t.connectorId);
     const previous = this.sending.get(key) ?? Promise.resolve();
-    const run = previous.then(async () => {
+    const run = previous.then(async (): Promise<'accepted' | 'refused' | 'unanswered'> => {
       const now = issuedAt;
       const validity = this.options.txProfileValidityS;
       const nowMs = now.getTime();
@@ -347,22 +375,30 @@ export class SiteBalancer {
         const answer = await this.sender.send(t.stationId, 'SetChargingProfile', { connectorId: t.connectorId, csChargingProfiles: profile }, { source: 'balancer' });
         if (answer.status === 'Accepted') {
           this.grants.set(key, { powerW, phases, transactionId: t.id, expiresAt: txProfileExpiresAt(now, validity).getTime(), sentAt: now.getTime() });
-        } else {
-          this.warn({ stationId: t.stationId, connectorId: t.connectorId, answer }, 'station rejected the balancer profile');
+          this.refusedAt.delete(key);
+          return 'accepted';
         }
+        // The station keeps what it held (a TxProfile for a transaction it does not know yet, for one).
+        this.refusedAt.set(key, now.getTime());
+        this.warn({ stationId: t.stationId, connectorId: t.connectorId, answer }, 'station rejected the balancer profile');
+        return 'refused';
       } catch (err) {
         // No answer: the station may hold the new profile or the old one. Count the larger of the
         // two until the later one ends; the next round sends a profile that settles it.
+        // Without the old grant, or once it ends before the new one would, that is its default.
         const before = this.grants.get(key);
         const held = before && before.transactionId === t.id && before.expiresAt > now.getTime() ? before : undefined;
         const expiresAt = txProfileExpiresAt(now, validity).getTime();
-        const larger = held && held.powerW > powerW ? held : { powerW, phases };
-        this.grants.set(key, { powerW: larger.powerW, phases: larger.phases, transactionId: t.id, expiresAt: Math.max(expiresAt, held?.expiresAt ?? 0), sentAt: now.getTime() });
+        const fallback = held && held.expiresAt >= expiresAt ? 0 : (this.defaultPowerW.get(key) ?? 0);
+        const mayDraw = Math.max(powerW, held?.powerW ?? 0, fallback);
+        this.grants.set(key, { powerW: mayDraw, phases: held && held.powerW > powerW ? held.phases : phases, transactionId: t.id, expiresAt: Math.max(expiresAt, held?.expiresAt ?? 0), sentAt: now.getTime() });
+        this.refusedAt.set(key, now.getTime());
         this.warn({ stationId: t.stationId, err }, 'balancer profile not delivered');
+        return 'unanswered';
       }
     });
     this.sending.set(key, run);
-    await run;
+    return run;
   }
 
   /** Starts a round where grants of connected stations are about to run out, and drops grants that ended. */
