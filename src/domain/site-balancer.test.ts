@@ -265,4 +265,21 @@ describe('SiteBalancer: the profiles stations hold fit the site at every second'
     expect(d.worst()).toBeLessThanOrEqual(1);
     expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([0, 150_000, 150_000, 150_000, 150_000]);
   });
+
+  it('renews no borrower when renewing a lender did not take', async () => {
+    // D1 lends its 100 kW default (the plan holds it at 0); D2–D5 borrow at 150 kW. All grants were
+    // sent at 0 s and are due together at 800 s, but D1 refuses from 700 s on: its grant still ends
+    // at 1,200 s, and from then on it draws its default. D2–D5 lose their connection the moment they
+    // install their next profile: a borrower renewed at 800 s would hold 150 kW until 2,000 s.
+    const d = await depot(100_000, 300_000, 100_000);
+    d.balancer.usePlans({ planned: (stationId) => (stationId === 'D1' ? { powerW: 0, departure: at(36_000), energyNeededWh: 200_000, periods: [] } : undefined) });
+    for (const id of ['D1', 'D2', 'D3', 'D4', 'D5']) await d.plugIn(id);
+    await d.advance(700);
+    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([0, 150_000, 150_000, 150_000, 150_000]);
+    d.stations.refusing.add('D1');
+    for (const id of ['D2', 'D3', 'D4', 'D5']) d.stations.dropAfterInstall.add(id);
+    await d.advance(1200);
+    expect(d.worst()).toBeLessThanOrEqual(1);
+    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([100_000, 125_000, 125_000, 125_000, 125_000]);
+  });
 });

@@ -293,7 +293,14 @@ export class SiteBalancer {
     const changes = allocation.sessions.map((a, i) => ({ a, t: connectedTx[i]!, before: mayDrawNow[i]!, grant: grantNow[i], defaultW: defaultNow[i]! }));
     const renewalDue = (g: Grant | undefined) => g !== undefined && g.expiresAt - nowMs <= this.options.renewBeforeS * 1000;
     const raising = changes.filter((c) => c.a.powerW > c.before + 1);
-    const lowering = changes.filter((c) => c.a.powerW < c.before - 1 || (c.a.powerW <= c.before + 1 && (!c.grant || renewalDue(c.grant))));
+    const lowering = changes.filter((c) => c.a.powerW < c.before - 1);
+    // The same power, sent to a connector without a grant or renewed: at or below its default it
+    // only makes room and goes with the lowers; above it, it borrows for longer and goes with the
+    // raises, so that it is not sent if making room failed.
+    for (const c of changes) {
+      if (Math.abs(c.a.powerW - c.before) > 1 || (c.grant && !renewalDue(c.grant))) continue;
+      (c.a.powerW <= c.defaultW + 1 ? lowering : raising).push(c);
+    }
     // A connector granted less than its default lends the rest to others. A borrower sent a grant
     // now keeps it until now + validity; the lender must not get its default back before then, or
     // a central system that stops right after this round leaves the site over its limit. So the
