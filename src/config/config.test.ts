@@ -51,4 +51,13 @@ describe('configuration', () => {
     // Port 0 picks a free port each time: never a collision.
     expect(loadConfig({ flags: { port: 0, apiPort: 0 } })).toMatchObject({ port: 0, apiPort: 0 });
   });
+
+  it('refuses a balancer renewal margin that cannot reach a station in time', () => {
+    // Defaults: 60 s covers 2 × 10 s of clock skew and a 30 s call timeout.
+    expect(loadConfig({}).smartCharging.balancer).toMatchObject({ renewBeforeS: 60, clockSkewS: 10, txProfileValidityS: 300 });
+    expect(() => loadConfig({ flags: { 'smartCharging.balancer.clockSkewS': 20 } })).toThrow(/renewBeforeS: must be at least 2 × clockSkewS \+ callTimeoutMs, 70 s \(got 60\)/);
+    expect(() => loadConfig({ flags: { callTimeoutMs: 45000 } })).toThrow(/renewBeforeS: must be at least .*, 65 s/);
+    expect(() => loadConfig({ flags: { 'smartCharging.balancer.renewBeforeS': 300 } })).toThrow(/renewBeforeS: must be less than txProfileValidityS \(300 >= 300\)/);
+    expect(loadConfig({ flags: { 'smartCharging.balancer.clockSkewS': 20, 'smartCharging.balancer.renewBeforeS': 70 } }).smartCharging.balancer.renewBeforeS).toBe(70);
+  });
 });

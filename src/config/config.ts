@@ -222,5 +222,16 @@ export function loadConfig(sources: { file?: string; env?: NodeJS.ProcessEnv; fl
   for (let i = 0; i < fixed.length; i++)
     for (let j = i + 1; j < fixed.length; j++)
       if (fixed[i]![1] === fixed[j]![1]) throw new ConfigError(`invalid configuration:\n  ${fixed[j]![0]}: must differ from ${fixed[i]![0]} (both ${fixed[i]![1]})`);
+  // A balancer grant is renewed renewBeforeS before it ends. The renewal must reach a station whose
+  // clock runs up to clockSkewS ahead before it falls back (2 × clockSkewS), even when the station
+  // takes the whole call timeout to answer (docs/smart-charging.md, ADR 0011).
+  const balancer = config.smartCharging.balancer;
+  const renewalNeedsS = 2 * balancer.clockSkewS + Math.ceil(config.callTimeoutMs / 1000);
+  if (balancer.renewBeforeS >= balancer.txProfileValidityS)
+    throw new ConfigError(`invalid configuration:\n  smartCharging.balancer.renewBeforeS: must be less than txProfileValidityS (${balancer.renewBeforeS} >= ${balancer.txProfileValidityS})`);
+  if (balancer.renewBeforeS < renewalNeedsS)
+    throw new ConfigError(
+      `invalid configuration:\n  smartCharging.balancer.renewBeforeS: must be at least 2 × clockSkewS + callTimeoutMs, ${renewalNeedsS} s (got ${balancer.renewBeforeS})`,
+    );
   return config;
 }

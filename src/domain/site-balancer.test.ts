@@ -44,6 +44,8 @@ class Stations implements CommandSender {
   readonly offline = new Set<string>();
   /** Stations that answer Rejected and keep what they hold. */
   readonly refusing = new Set<string>();
+  /** Stations that answer Rejected to the next profile only. */
+  readonly refusingOnce = new Set<string>();
   /** Stations whose connection drops the moment they have installed the next profile, before they answer. */
   readonly dropAfterInstall = new Set<string>();
   constructor(ids: string[], defaultW: number) {
@@ -63,7 +65,7 @@ class Stations implements CommandSender {
   async send(stationId: string, action: string, payload: any): Promise<any> {
     expect(action).toBe('SetChargingProfile');
     if (this.offline.has(stationId)) throw new Error(`station ${stationId} is not connected`);
-    if (this.refusing.has(stationId)) return { status: 'Rejected' };
+    if (this.refusing.has(stationId) || this.refusingOnce.delete(stationId)) return { status: 'Rejected' };
     this.held.set(stationId, installProfile(this.held.get(stationId)!, { connectorId: payload.connectorId, profile: payload.csChargingProfiles }));
     if (this.dropAfterInstall.delete(stationId)) {
       this.goOffline(stationId);
@@ -281,5 +283,17 @@ describe('SiteBalancer: the profiles stations hold fit the site at every second'
     await d.advance(1200);
     expect(d.worst()).toBeLessThanOrEqual(1);
     expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([100_000, 125_000, 125_000, 125_000, 125_000]);
+  });
+
+  it('sends a profile refused once again at once (it may have crossed the StartTransaction answer)', async () => {
+    const d = await depot(100_000);
+    for (const id of ['D1', 'D2', 'D3', 'D4']) await d.plugIn(id);
+    await d.advance(90);
+    d.stations.refusingOnce.add('D5');
+    await d.plugIn('D5');
+    await d.advance(10);
+    expect(d.stations.refusingOnce.has('D5')).toBe(false);
+    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([120_000, 120_000, 120_000, 120_000, 120_000]);
+    expect(d.worst()).toBeLessThanOrEqual(1);
   });
 });

@@ -73,9 +73,12 @@ export class SiteBalancer {
    * Each site's rounds, one after another: a round counts what the rounds before it granted, and
    * its lowers must be confirmed before its raises, which another round running alongside would undo.
    */
-  private readonly rounds = new Map<string, { chain: Promise<unknown>; queued: number }>();
-  /** When a connector's station last refused a balancer profile or left it unanswered (CSMS clock, ms); cleared when it takes one. */
-  private readonly refusedAt = new Map<string, number>();
+  private readonly rounds = new Map<string, { chain: Promise<unknown>; waiting: number }>();
+  /**
+   * A connector whose station refused balancer profiles or left them unanswered: when last (CSMS
+   * clock, ms) and how many times in a row. Cleared when it takes one.
+   */
+  private readonly refusals = new Map<string, { at: number; inARow: number }>();
   private planSource?: PlanSource;
 
   constructor(
@@ -191,16 +194,20 @@ export class SiteBalancer {
 
   /** Computes a new allocation for a site and sends the changes, after any round still running. Returns the allocation. */
   async rebalance(siteId: string): Promise<Allocation | undefined> {
-    const rounds = this.rounds.get(siteId) ?? { chain: Promise.resolve(), queued: 0 };
+    const rounds = this.rounds.get(siteId) ?? { chain: Promise.resolve(), waiting: 0 };
     this.rounds.set(siteId, rounds);
-    rounds.queued += 1;
-    const round = rounds.chain.then(() => this.round(siteId)).finally(() => (rounds.queued -= 1));
+    rounds.waiting += 1;
+    const round = rounds.chain.then(() => {
+      rounds.waiting -= 1;
+      return this.round(siteId);
+    });
     rounds.chain = round.catch(() => undefined);
     return round;
   }
 
-  private roundPending(siteId: string): boolean {
-    return this.sites.get(siteId)?.timer !== undefined || (this.rounds.get(siteId)?.queued ?? 0) > 0;
+  /** A round that has yet to start (and so will see the clock as it is then) is coming for the site. */
+  private roundComing(siteId: string): boolean {
+    return this.sites.get(siteId)?.timer !== undefined || (this.rounds.get(siteId)?.waiting ?? 0) > 0;
   }
 
   /**
@@ -239,9 +246,12 @@ export class SiteBalancer {
         const validGrant = grant && (!t || grant.transactionId === t.id) && grant.expiresAt > nowMs ? grant : undefined;
         const fallback = this.defaultPowerW.get(key) ?? 0;
         const phases = t ? this.vehiclePhases(spec, t) : spec.kind === 'DC' ? 3 : spec.phases;
-        // A station that refused its last profile, or did not answer, is left as it is for a while and
-        // counted at what it may draw: sending it the same again would only hold up every raise of the site.
-        const refused = (this.refusedAt.get(key) ?? -Infinity) > nowMs - this.options.renewBeforeS * 1000;
+        // A station that refused its last two profiles, or did not answer them, is left as it is for
+        // a while and counted at what it may draw: sending it the same again would only hold up every
+        // raise of the site. Once is tried again at once: a profile that crossed our
+        // StartTransaction answer on the way is refused for a transaction the station did not know yet.
+        const refusal = this.refusals.get(key);
+        const refused = refusal !== undefined && refusal.inARow >= 2 && refusal.at > nowMs - this.options.renewBeforeS * 1000;
         if (!connected || !t || refused) {
           // Nothing to change here, but it counts: an offline station may draw its grant until it
           // expires and its default after (so both, where the grant ends before what this round
@@ -382,11 +392,11 @@ export class SiteBalancer {
         const answer = await this.sender.send(t.stationId, 'SetChargingProfile', { connectorId: t.connectorId, csChargingProfiles: profile }, { source: 'balancer' });
         if (answer.status === 'Accepted') {
           this.grants.set(key, { powerW, phases, transactionId: t.id, expiresAt: txProfileExpiresAt(now, validity).getTime(), sentAt: now.getTime() });
-          this.refusedAt.delete(key);
+          this.refusals.delete(key);
           return 'accepted';
         }
         // The station keeps what it held (a TxProfile for a transaction it does not know yet, for one).
-        this.refusedAt.set(key, now.getTime());
+        this.noteRefusal(key, now);
         this.warn({ stationId: t.stationId, connectorId: t.connectorId, answer }, 'station rejected the balancer profile');
         return 'refused';
       } catch (err) {
@@ -399,13 +409,17 @@ export class SiteBalancer {
         const fallback = held && held.expiresAt >= expiresAt ? 0 : (this.defaultPowerW.get(key) ?? 0);
         const mayDraw = Math.max(powerW, held?.powerW ?? 0, fallback);
         this.grants.set(key, { powerW: mayDraw, phases: held && held.powerW > powerW ? held.phases : phases, transactionId: t.id, expiresAt: Math.max(expiresAt, held?.expiresAt ?? 0), sentAt: now.getTime() });
-        this.refusedAt.set(key, now.getTime());
+        this.noteRefusal(key, now);
         this.warn({ stationId: t.stationId, err }, 'balancer profile not delivered');
         return 'unanswered';
       }
     });
     this.sending.set(key, run);
     return run;
+  }
+
+  private noteRefusal(key: string, at: Date): void {
+    this.refusals.set(key, { at: at.getTime(), inARow: (this.refusals.get(key)?.inARow ?? 0) + 1 });
   }
 
   /** Starts a round where grants of connected stations are about to run out, and drops grants that ended. */
@@ -425,8 +439,9 @@ export class SiteBalancer {
         const g = this.grants.get(sessionKey(a.stationId, a.connectorId));
         return g && this.sender.isConnected(a.stationId) && g.expiresAt - nowMs <= this.options.renewBeforeS * 1000;
       });
-      // The round renews them; one that is already coming will.
-      if (due.length > 0 && !this.roundPending(siteId)) this.schedule(siteId);
+      // A round renews them: one that is coming will, else one starts now (a renewal does not
+      // wait for the debounce; it is late already if the process was held up).
+      if (due.length > 0 && !this.roundComing(siteId)) void this.rebalance(siteId).catch((err) => this.warn({ siteId, err }, 'renewal round failed'));
     }
     // An expired grant no longer binds the station (it is back on its failsafe default): forget it.
     for (const [key, g] of this.grants) if (g.expiresAt <= nowMs) this.grants.delete(key);

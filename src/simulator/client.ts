@@ -137,7 +137,9 @@ export class SimClient {
     if (!Array.isArray(frame)) return;
     const [type, messageId] = frame;
     if (type === 2) {
-      void this.answer(messageId, frame[2], frame[3]);
+      // Taken in the order the frames came, as a charger does: an answer that arrived in the same
+      // read (our StartTransaction's, say) has been acted on before the CALL after it is handled.
+      setImmediate(() => void this.answer(messageId, frame[2], frame[3]));
       return;
     }
     const pending = this.inFlight;
