@@ -89,6 +89,10 @@ class Stations implements CommandSender {
 
 const realTurns = () => new Promise((r) => setTimeout(r, 15));
 
+/** A plan that holds D1's bus at 0 W (a cheaper hour is coming): D1 lends its default to the others. */
+const planD1AtZero = (balancer: SiteBalancer) =>
+  balancer.usePlans({ planned: (stationId) => (stationId === 'D1' ? { powerW: 0, departure: at(36_000), energyNeededWh: 200_000, periods: [] } : undefined) });
+
 describe('SiteBalancer: the profiles stations hold fit the site at every second', () => {
   let balancer: SiteBalancer | undefined;
   afterEach(() => balancer?.stop());
@@ -147,12 +151,17 @@ describe('SiteBalancer: the profiles stations hold fit the site at every second'
       }
     };
     let nextTx = 1;
-    const plugIn = async (stationId: string) => {
-      const transaction = { id: nextTx++, stationId, connectorId: 1, idTag: 'BUS', startTime: clock.now().toISOString() } as Transaction;
-      active.push(transaction);
-      events.publish({ type: 'transaction.started', at: clock.now().toISOString(), transaction });
-      await realTurns();
+    /** A bus plugs in at each station and its transaction starts. */
+    const plugIn = async (...stationIds: string[]) => {
+      for (const stationId of stationIds) {
+        const transaction = { id: nextTx++, stationId, connectorId: 1, idTag: 'BUS', startTime: clock.now().toISOString() } as Transaction;
+        active.push(transaction);
+        events.publish({ type: 'transaction.started', at: clock.now().toISOString(), transaction });
+        await realTurns();
+      }
     };
+    /** What each station may draw now. */
+    const drawing = (...stationIds: string[]) => stationIds.map((id) => drawW(id, clock.now()));
     /** The station reports what its connector draws. */
     const meter = async (stationId: string, powerW: number) => {
       const tx = active.find((x) => x.stationId === stationId)!;
@@ -160,20 +169,20 @@ describe('SiteBalancer: the profiles stations hold fit the site at every second'
       events.publish({ type: 'meter.values', at: clock.now().toISOString(), stationId, connectorId: 1, transactionId: tx.id, readings: [reading] } as DomainEvent);
       await realTurns();
     };
-    return { balancer, stations, plugIn, meter, advance, worst: () => worstOverW, drawW, clock };
+    return { balancer, stations, plugIn, meter, advance, worst: () => worstOverW, drawW, drawing, clock };
   }
 
   it('renews a grant only as far as the limits of its new life allow (a curtailment beyond the first grant)', async () => {
     // The first grants (at 0 s) last until 1,200 s; the curtailment starts at 1,300 s. Renewed at
     // 800 s, a grant reaches into the curtailment and must fit it.
     const d = await depot(1300);
-    for (const id of ['D1', 'D2', 'D3', 'D4']) await d.plugIn(id);
+    await d.plugIn('D1', 'D2', 'D3', 'D4');
     await d.advance(10);
-    expect(['D1', 'D2', 'D3', 'D4'].map((id) => d.drawW(id, d.clock.now()))).toEqual([150_000, 150_000, 150_000, 150_000]);
+    expect(d.drawing('D1', 'D2', 'D3', 'D4')).toEqual([150_000, 150_000, 150_000, 150_000]);
     await d.advance(2400);
     expect(d.worst()).toBeLessThanOrEqual(1);
     // Still charging after the grants were renewed, at the curtailed share.
-    expect(['D1', 'D2', 'D3', 'D4'].map((id) => d.drawW(id, d.clock.now()))).toEqual([75_000, 75_000, 75_000, 75_000]);
+    expect(d.drawing('D1', 'D2', 'D3', 'D4')).toEqual([75_000, 75_000, 75_000, 75_000]);
   });
 
   it('grants a raise only for the time its round checked, however long the lowers it waited for took', async () => {
@@ -183,7 +192,7 @@ describe('SiteBalancer: the profiles stations hold fit the site at every second'
     // 100 s checked the limits until 1,330 s (100 + 1,200 + 30); the curtailment to 100 kW starts at
     // 1,380 s. A raise issued when it was sent (at 1,000 s) would still grant 120 kW then.
     const d = await depot(1380, 100_000);
-    for (const id of ['D1', 'D2', 'D3', 'D4']) await d.plugIn(id);
+    await d.plugIn('D1', 'D2', 'D3', 'D4');
     await d.advance(90);
     d.stations.holdAnswers = true;
     d.stations.dropAfterInstall.add('D5');
@@ -194,7 +203,7 @@ describe('SiteBalancer: the profiles stations hold fit the site at every second'
     expect(d.stations.offline.has('D5')).toBe(true);
     expect(d.worst()).toBeLessThanOrEqual(1);
     // The four still connected share the curtailed connection; the one cut off is back on its default.
-    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([25_000, 25_000, 25_000, 25_000, 0]);
+    expect(d.drawing('D1', 'D2', 'D3', 'D4', 'D5')).toEqual([25_000, 25_000, 25_000, 25_000, 0]);
   });
 
   it('counts a station that lost its connection before answering at the larger of the grants it may hold', async () => {
@@ -202,17 +211,17 @@ describe('SiteBalancer: the profiles stations hold fit the site at every second'
     // 120 kW grant: no answer came, but it holds the grant until it runs out (1,300 s). The four
     // others may not take that power back before then.
     const d = await depot(100_000);
-    for (const id of ['D1', 'D2', 'D3', 'D4']) await d.plugIn(id);
+    await d.plugIn('D1', 'D2', 'D3', 'D4');
     await d.advance(90);
     d.stations.dropAfterInstall.add('D5');
     await d.plugIn('D5');
     await d.advance(600);
     expect(d.stations.offline.has('D5')).toBe(true);
-    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([120_000, 120_000, 120_000, 120_000, 120_000]);
+    expect(d.drawing('D1', 'D2', 'D3', 'D4', 'D5')).toEqual([120_000, 120_000, 120_000, 120_000, 120_000]);
     await d.advance(1000);
     expect(d.worst()).toBeLessThanOrEqual(1);
     // Once the grant it holds has run out, the others take the connection again.
-    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([150_000, 150_000, 150_000, 150_000, 0]);
+    expect(d.drawing('D1', 'D2', 'D3', 'D4', 'D5')).toEqual([150_000, 150_000, 150_000, 150_000, 0]);
   });
 
   it('renews a lender in every round that lends its power on, so borrowers cannot outlast it if the central system stops', async () => {
@@ -222,10 +231,10 @@ describe('SiteBalancer: the profiles stations hold fit the site at every second'
     // unchanged since, runs out at 1,200 s and D1 is back at its 100 kW default, while the raises
     // of 300 s last until 1,500 s.
     const d = await depot(100_000, 300_000, 100_000, 300_000);
-    d.balancer.usePlans({ planned: (stationId) => (stationId === 'D1' ? { powerW: 0, departure: at(36_000), energyNeededWh: 200_000, periods: [] } : undefined) });
-    for (const id of ['D1', 'D2', 'D3', 'D4', 'D5']) await d.plugIn(id);
+    planD1AtZero(d.balancer);
+    await d.plugIn('D1', 'D2', 'D3', 'D4', 'D5');
     await d.advance(300);
-    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([0, 150_000, 150_000, 150_000, 150_000]);
+    expect(d.drawing('D1', 'D2', 'D3', 'D4', 'D5')).toEqual([0, 150_000, 150_000, 150_000, 150_000]);
     await d.meter('D5', 20_000);
     await d.advance(20);
     const now = d.clock.now();
@@ -241,13 +250,13 @@ describe('SiteBalancer: the profiles stations hold fit the site at every second'
     // grants are renewed until 2,000 s. D1's grant runs out at 1,200 s and, offline, nobody can
     // renew it: from then on it may draw its default, and the renewals must leave room for that.
     const d = await depot(100_000, 300_000, 100_000, 300_000);
-    d.balancer.usePlans({ planned: (stationId) => (stationId === 'D1' ? { powerW: 0, departure: at(36_000), energyNeededWh: 200_000, periods: [] } : undefined) });
-    for (const id of ['D1', 'D2', 'D3', 'D4', 'D5']) await d.plugIn(id);
+    planD1AtZero(d.balancer);
+    await d.plugIn('D1', 'D2', 'D3', 'D4', 'D5');
     await d.advance(300);
     d.stations.goOffline('D1');
     await d.advance(1500);
     expect(d.worst()).toBeLessThanOrEqual(1);
-    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([100_000, 125_000, 125_000, 125_000, 125_000]);
+    expect(d.drawing('D1', 'D2', 'D3', 'D4', 'D5')).toEqual([100_000, 125_000, 125_000, 125_000, 125_000]);
   });
 
   it('sends no raise a refused lower was to make room for', async () => {
@@ -255,17 +264,17 @@ describe('SiteBalancer: the profiles stations hold fit the site at every second'
     // D1 refuses its profile (as a station does with a TxProfile for a transaction it does not know
     // yet) and keeps drawing 150 kW until its grant runs out at 1,200 s.
     const d = await depot(100_000);
-    for (const id of ['D1', 'D2', 'D3', 'D4']) await d.plugIn(id);
+    await d.plugIn('D1', 'D2', 'D3', 'D4');
     await d.advance(50);
     d.stations.refusing.add('D1');
     await d.advance(50);
     await d.plugIn('D5');
     await d.advance(100);
     // D5 gets what D1's refusal leaves.
-    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([150_000, 112_500, 112_500, 112_500, 112_500]);
+    expect(d.drawing('D1', 'D2', 'D3', 'D4', 'D5')).toEqual([150_000, 112_500, 112_500, 112_500, 112_500]);
     await d.advance(1900);
     expect(d.worst()).toBeLessThanOrEqual(1);
-    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([0, 150_000, 150_000, 150_000, 150_000]);
+    expect(d.drawing('D1', 'D2', 'D3', 'D4', 'D5')).toEqual([0, 150_000, 150_000, 150_000, 150_000]);
   });
 
   it('renews no borrower when renewing a lender did not take', async () => {
@@ -274,26 +283,26 @@ describe('SiteBalancer: the profiles stations hold fit the site at every second'
     // at 1,200 s, and from then on it draws its default. D2–D5 lose their connection the moment they
     // install their next profile: a borrower renewed at 800 s would hold 150 kW until 2,000 s.
     const d = await depot(100_000, 300_000, 100_000);
-    d.balancer.usePlans({ planned: (stationId) => (stationId === 'D1' ? { powerW: 0, departure: at(36_000), energyNeededWh: 200_000, periods: [] } : undefined) });
-    for (const id of ['D1', 'D2', 'D3', 'D4', 'D5']) await d.plugIn(id);
+    planD1AtZero(d.balancer);
+    await d.plugIn('D1', 'D2', 'D3', 'D4', 'D5');
     await d.advance(700);
-    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([0, 150_000, 150_000, 150_000, 150_000]);
+    expect(d.drawing('D1', 'D2', 'D3', 'D4', 'D5')).toEqual([0, 150_000, 150_000, 150_000, 150_000]);
     d.stations.refusing.add('D1');
     for (const id of ['D2', 'D3', 'D4', 'D5']) d.stations.dropAfterInstall.add(id);
     await d.advance(1200);
     expect(d.worst()).toBeLessThanOrEqual(1);
-    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([100_000, 125_000, 125_000, 125_000, 125_000]);
+    expect(d.drawing('D1', 'D2', 'D3', 'D4', 'D5')).toEqual([100_000, 125_000, 125_000, 125_000, 125_000]);
   });
 
   it('sends a profile refused once again at once (it may have crossed the StartTransaction answer)', async () => {
     const d = await depot(100_000);
-    for (const id of ['D1', 'D2', 'D3', 'D4']) await d.plugIn(id);
+    await d.plugIn('D1', 'D2', 'D3', 'D4');
     await d.advance(90);
     d.stations.refusingOnce.add('D5');
     await d.plugIn('D5');
     await d.advance(10);
     expect(d.stations.refusingOnce.has('D5')).toBe(false);
-    expect(['D1', 'D2', 'D3', 'D4', 'D5'].map((id) => d.drawW(id, d.clock.now()))).toEqual([120_000, 120_000, 120_000, 120_000, 120_000]);
+    expect(d.drawing('D1', 'D2', 'D3', 'D4', 'D5')).toEqual([120_000, 120_000, 120_000, 120_000, 120_000]);
     expect(d.worst()).toBeLessThanOrEqual(1);
   });
 });
