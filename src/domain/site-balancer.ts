@@ -222,7 +222,6 @@ export class SiteBalancer {
     const nowMs = now.getTime();
     const inSite = new Set(state.stations.map((s) => s.stationId));
     const active = (await this.store.listTransactions({ active: true, limit: 100000, offset: 0 })).filter((t) => inSite.has(t.stationId));
-    const specOf = new Map(state.stations.map((s) => [s.stationId, s]));
     const voltage = state.site.supplyVoltage ?? this.options.supplyVoltage;
 
     const sessions: ChargingSessionDemand[] = [];
@@ -241,9 +240,7 @@ export class SiteBalancer {
       for (const connector of spec.connectors) {
         const key = sessionKey(spec.stationId, connector.connectorId);
         const t = txOn.get(key);
-        const grant = this.grants.get(key);
-        // The TxProfile carries the clock-skew margin itself, so a grant ends exactly at expiresAt.
-        const validGrant = grant && (!t || grant.transactionId === t.id) && grant.expiresAt > nowMs ? grant : undefined;
+        const validGrant = this.grantInForce(key, t?.id, nowMs);
         const fallback = this.defaultPowerW.get(key) ?? 0;
         const phases = t ? this.vehiclePhases(spec, t) : spec.kind === 'DC' ? 3 : spec.phases;
         // A station that refused its last two profiles, or did not answer them, is left as it is for
@@ -301,14 +298,13 @@ export class SiteBalancer {
     // renewed here, in a round, at what this round allocates: renewed as it was, it would last into
     // a time whose limits nobody checked (a curtailment that starts after the old grant ends).
     const changes = allocation.sessions.map((a, i) => ({ a, t: connectedTx[i]!, before: mayDrawNow[i]!, grant: grantNow[i], defaultW: defaultNow[i]! }));
-    const renewalDue = (g: Grant | undefined) => g !== undefined && g.expiresAt - nowMs <= this.options.renewBeforeS * 1000;
     const raising = changes.filter((c) => c.a.powerW > c.before + 1);
     const lowering = changes.filter((c) => c.a.powerW < c.before - 1);
     // The same power, sent to a connector without a grant or renewed: at or below its default it
     // only makes room and goes with the lowers; above it, it borrows for longer and goes with the
     // raises, so that it is not sent if making room failed.
     for (const c of changes) {
-      if (Math.abs(c.a.powerW - c.before) > 1 || (c.grant && !renewalDue(c.grant))) continue;
+      if (Math.abs(c.a.powerW - c.before) > 1 || (c.grant && !this.renewalDue(c.grant, nowMs))) continue;
       (c.a.powerW <= c.defaultW + 1 ? lowering : raising).push(c);
     }
     // A connector granted less than its default lends the rest to others. A borrower sent a grant
@@ -332,7 +328,7 @@ export class SiteBalancer {
     }
     const raised = await Promise.all(
       raising.map(async (c) => {
-        if (c.grant && !renewalDue(c.grant) && nowMs - c.grant.sentAt < this.options.minUpdateIntervalS * 1000) {
+        if (c.grant && !this.renewalDue(c.grant, nowMs) && nowMs - c.grant.sentAt < this.options.minUpdateIntervalS * 1000) {
           // Raised again soon: wait, so a charger is not flooded; a later round raises it.
           setTimeout(() => this.schedule(siteId), this.options.minUpdateIntervalS * 1000).unref();
           return 'accepted';
@@ -403,8 +399,7 @@ export class SiteBalancer {
         // No answer: the station may hold the new profile or the old one. Count the larger of the
         // two until the later one ends; the next round sends a profile that settles it.
         // Without the old grant, or once it ends before the new one would, that is its default.
-        const before = this.grants.get(key);
-        const held = before && before.transactionId === t.id && before.expiresAt > now.getTime() ? before : undefined;
+        const held = this.grantInForce(key, t.id, now.getTime());
         const expiresAt = txProfileExpiresAt(now, validity).getTime();
         const fallback = held && held.expiresAt >= expiresAt ? 0 : (this.defaultPowerW.get(key) ?? 0);
         const mayDraw = Math.max(powerW, held?.powerW ?? 0, fallback);
@@ -416,6 +411,19 @@ export class SiteBalancer {
     });
     this.sending.set(key, run);
     return run;
+  }
+
+  /**
+   * The grant a connector holds at `nowMs` for its transaction (for whichever, where none runs). The
+   * TxProfile carries the clock-skew margin itself, so a grant ends exactly at expiresAt.
+   */
+  private grantInForce(key: string, transactionId: number | undefined, nowMs: number): Grant | undefined {
+    const grant = this.grants.get(key);
+    return grant && (transactionId === undefined || grant.transactionId === transactionId) && grant.expiresAt > nowMs ? grant : undefined;
+  }
+
+  private renewalDue(grant: Grant, nowMs: number): boolean {
+    return grant.expiresAt - nowMs <= this.options.renewBeforeS * 1000;
   }
 
   private noteRefusal(key: string, at: Date): void {
@@ -437,7 +445,7 @@ export class SiteBalancer {
       if (!allocation) continue;
       const due = allocation.sessions.filter((a) => {
         const g = this.grants.get(sessionKey(a.stationId, a.connectorId));
-        return g && this.sender.isConnected(a.stationId) && g.expiresAt - nowMs <= this.options.renewBeforeS * 1000;
+        return g !== undefined && this.sender.isConnected(a.stationId) && this.renewalDue(g, nowMs);
       });
       // A round renews them: one that is coming will, else one starts now (a renewal does not
       // wait for the debounce; it is late already if the process was held up).
