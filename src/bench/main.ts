@@ -106,7 +106,7 @@ switch (o.scenario) {
         (report.tlsCipher ? `, ${report.tlsCipher}` : '') +
         (rounds.length > 1 ? `; the median of ${rounds.length} alternating rounds, ratios ${rounds.map((r) => r.cpuRatioToBaseline).join(', ')}` : '') +
         // The server's own view beside the probe's: a stall no probe happened to meet still shows here.
-        (report.serverRuntime ? `; server event-loop delay max ${report.serverRuntime.eventLoopDelayMaxMs} ms, ${report.serverRuntime.gcOver10msCount} GC pauses over 10 ms` : '') +
+        (report.serverRuntime ? `; server event-loop delay max ${report.serverRuntime.eventLoopDelayMaxMs} ms, ${report.serverRuntime.gcOver10msCount} GC pauses over 10 ms, /metrics scrape up to ${report.serverRuntime.metricsScrapeMaxMs} ms` : '') +
         (report.reconnect
           ? `; provisioning before the outage: ${report.provisionedAfterS === null ? `${report.provisioningFailures} failures` : `all booted after ${report.provisionedAfterS} s`}, /healthz max ${report.provisioningHealthzMaxMs} ms; in the outage ${report.outageHealthzMaxMs} ms`
           : '');

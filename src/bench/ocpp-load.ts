@@ -267,8 +267,8 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
     })();
     const healthzMax = (p: LoadPhase | 'start') => round(Math.max(healthzMaxMs.keptAlive.get(p) ?? 0, healthzMaxMs.newConnection.get(p) ?? 0));
     // The runtime figures are those of the phase measured: scraped as it begins and as it ends.
-    let metricsBefore: Promise<string | null> = Promise.resolve(null);
-    let metricsAfter: Promise<string | null> | undefined;
+    let metricsBefore: Promise<Scrape | null> = Promise.resolve(null);
+    let metricsAfter: Promise<Scrape | null> | undefined;
     let overflowsBefore: number | null = null;
     let overflowsAfter: number | null = null;
     const { result, cpuMicros: serverCpuMicros } = await runLoadgen({ ...task(ocppUrl), tlsCiphers: o.tls ? certificate.stationCipher : undefined }, server.usage, (next) => {
@@ -434,10 +434,19 @@ function getOnNewConnection(url: string, timeoutMs: number): Promise<void> {
   });
 }
 
-/** The server's own /metrics text (prom-client's default metrics), or null when it did not answer. */
-async function scrapeMetrics(httpUrl: string): Promise<string | null> {
+interface Scrape {
+  /** The server's own /metrics text (prom-client's default metrics and Ampyard's). */
+  text: string;
+  /** From the request to the last byte of the answer: what a Prometheus scrape costs the event loop, and everyone waiting behind it. */
+  ms: number;
+}
+
+/** Scrapes the server's /metrics; null when it did not answer. */
+async function scrapeMetrics(httpUrl: string): Promise<Scrape | null> {
+  const started = performance.now();
   try {
-    return await (await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+    const text = await (await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+    return { text, ms: performance.now() - started };
   } catch {
     return null;
   }
@@ -450,8 +459,10 @@ async function scrapeMetrics(httpUrl: string): Promise<string | null> {
  * histogram, which each scrape resets, so the second one covers the phase alone. Without the first
  * scrape the figures are those of the server's whole life.
  */
-function serverRuntimeFigures(before: string | null, after: string | null): Record<string, number> | null {
-  if (after === null) return null;
+function serverRuntimeFigures(scrapedBefore: Scrape | null, scrapedAfter: Scrape | null): Record<string, number> | null {
+  if (scrapedAfter === null) return null;
+  const before = scrapedBefore?.text ?? null;
+  const after = scrapedAfter.text;
   const value = (text: string | null, name: string) => {
     if (text === null) return 0;
     const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
@@ -471,6 +482,8 @@ function serverRuntimeFigures(before: string | null, after: string | null): Reco
     eventLoopDelayP99Ms: ms(value(after, 'nodejs_eventloop_lag_p99_seconds')),
     eventLoopDelayMaxMs: ms(value(after, 'nodejs_eventloop_lag_max_seconds')),
     heapUsedBytes: value(after, 'nodejs_heap_size_used_bytes'),
+    // The slower of the two scrapes (with every station connected): a scrape holds up every station's answer.
+    metricsScrapeMaxMs: ms(Math.max(scrapedBefore?.ms ?? 0, scrapedAfter.ms) / 1000),
   };
 }
 
