@@ -1,3 +1,4 @@
+import { closeSync, openSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from './metrics.js';
 
@@ -35,5 +36,23 @@ describe('metrics', () => {
     expect(seconds).toBeGreaterThanOrEqual(0.015);
     expect(seconds).toBeLessThan(5);
     expect(text).toMatch(/^ampyard_ocpp_handle_duration_seconds_bucket\{le="0.01",action="Authorize"\} 0$/m);
+  });
+
+  it.runIf(process.platform === 'linux')('counts open file descriptors, and leaves out the default metrics that list every handle', async () => {
+    const metrics = createMetrics();
+    const openFds = async () => Number(/^process_open_fds (\d+)$/m.exec(await metrics.registry.metrics())?.[1]);
+    const before = await openFds();
+    const opened = Array.from({ length: 100 }, () => openSync('/dev/null', 'r'));
+    try {
+      expect(await openFds()).toBe(before + 100);
+    } finally {
+      for (const fd of opened) closeSync(fd);
+    }
+    expect(await openFds()).toBe(before);
+    const text = await metrics.registry.metrics();
+    expect(text).not.toMatch(/^nodejs_active_(handles|resources)/m);
+    // The rest of prom-client's defaults stay.
+    expect(text).toMatch(/^process_max_fds \d+$/m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_p99_seconds /m);
   });
 });
