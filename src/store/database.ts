@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
-import { SqliteCheckpointer } from './sqlite-checkpointer.js';
+import { SqliteCheckpointer, type PauseWrites } from './sqlite-checkpointer.js';
 import { migrationProvider, type SqlFlavour } from './migrations.js';
 import type { Database } from './schema.js';
 
@@ -21,6 +21,12 @@ export interface OpenedDatabase {
   sqlite?: BetterSqlite3.Database;
   /** SQLite: resolves once the checkpointer's thread has closed its connection, after `db.destroy()`. */
   checkpointerStopped?: () => Promise<void>;
+  /**
+   * SQLite on a file: hands the checkpointer the way to hold every write of this connection between
+   * two transactions, so that it restarts the write-ahead log without checkpointing on the writer's
+   * thread (see SqliteCheckpointer). Only for the one place all writes go through.
+   */
+  restartLogBy?: (pauseWrites: PauseWrites) => void;
   /**
    * SQLite with `synchronous` FULL on a file: what the connection has committed survives power
    * loss once this resolves. The connection runs with NORMAL, whose COMMIT does not wait for the
@@ -77,7 +83,14 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
       void log?.close();
     });
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cached }) });
-    opened = { db, flavour: 'sqlite', description: url, sqlite: cached, checkpointerStopped: () => checkpointer?.close() ?? Promise.resolve() };
+    opened = {
+      db,
+      flavour: 'sqlite',
+      description: url,
+      sqlite: cached,
+      checkpointerStopped: () => checkpointer?.close() ?? Promise.resolve(),
+      restartLogBy: checkpointer ? (pauseWrites) => checkpointer.restartLogBy(pauseWrites) : undefined,
+    };
     const wantFull = (options.sqliteSynchronous ?? 'FULL') === 'FULL';
     // After the migrations (below), which commit with FULL as they are.
     if (wantFull && path !== ':memory:') {

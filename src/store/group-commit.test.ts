@@ -97,4 +97,47 @@ describe('group commit', () => {
     failSync!(new Error('EIO: the disk went away'));
     await expect(second).rejects.toThrow('EIO');
   });
+
+  it('pauseFor waits for the commit in progress to be durable, then holds the next one until its work is done, while the event loop goes on', async () => {
+    opened = await openDatabase('sqlite::memory:');
+    let makeDurable!: () => void;
+    let durable = new Promise<void>((resolve) => (makeDurable = resolve));
+    const committer = new GroupCommitter(opened.db, { madeDurable: () => durable });
+    const insert = (id: string) => committer.run((trx) => trx.insertInto('id_tags').values({ id_tag: id, status: 'Accepted', expiry_date: null, parent_id_tag: null }).execute());
+    const stored = async () => (await opened.db.selectFrom('id_tags').select('id_tag').orderBy('id_tag').execute()).map((r) => r.id_tag);
+    const first = insert('A');
+    // The commit of A begins at the next turn and then waits for its sync.
+    await new Promise((r) => setImmediate(r));
+    let release!: () => void;
+    let pausedAfter: string[] | undefined;
+    const pause = committer.pauseFor(async () => {
+      pausedAfter = await stored();
+      await new Promise<void>((resolve) => (release = resolve));
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(pausedAfter).toBeUndefined();
+    makeDurable();
+    durable = Promise.resolve();
+    await first;
+    const second = insert('B');
+    let secondDone = false;
+    void second.then(() => (secondDone = true));
+    // Timers run while the commits are held.
+    await new Promise((r) => setTimeout(r, 20));
+    expect(pausedAfter).toEqual(['A']);
+    expect(secondDone).toBe(false);
+    expect(await stored()).toEqual(['A']);
+    release();
+    await pause;
+    await second;
+    expect(await stored()).toEqual(['A', 'B']);
+    // drain() waits for a pause too.
+    const third = insert('C');
+    let releaseAgain!: () => void;
+    void committer.pauseFor(() => new Promise<void>((resolve) => (releaseAgain = resolve)));
+    setTimeout(() => releaseAgain(), 10);
+    await committer.drain();
+    await third;
+    expect(await stored()).toEqual(['A', 'B', 'C']);
+  });
 });

@@ -20,6 +20,8 @@ export class GroupCommitter<DB> {
   private queue: Queued<DB>[] = [];
   private flushing: Promise<void> | null = null;
   private scheduled = false;
+  /** Set while `pauseFor` holds the commits. */
+  private paused: Promise<void> | null = null;
 
   private readonly maxBatch: number;
   /**
@@ -52,14 +54,33 @@ export class GroupCommitter<DB> {
 
   /** Resolves when everything queued so far is committed. */
   async drain(): Promise<void> {
-    while (this.queue.length > 0 || this.flushing) {
-      if (this.flushing) await this.flushing;
+    while (this.queue.length > 0 || this.flushing || this.paused) {
+      if (this.paused) await this.paused;
+      else if (this.flushing) await this.flushing;
       else await this.flush();
     }
   }
 
+  /**
+   * Runs `during` between two transactions: once the commit in progress is durable, and before the
+   * next one begins. Writes queue meanwhile; the event loop goes on. One pause at a time: a second
+   * call while one runs gets the first one's promise.
+   */
+  pauseFor(during: () => Promise<void>): Promise<void> {
+    if (this.paused) return this.paused;
+    const paused = (async () => {
+      while (this.flushing) await this.flushing;
+      await during();
+    })().finally(() => {
+      this.paused = null;
+      if (this.queue.length > 0) this.schedule();
+    });
+    this.paused = paused;
+    return paused;
+  }
+
   private schedule(): void {
-    if (this.scheduled || this.flushing) return;
+    if (this.scheduled || this.flushing || this.paused) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -68,7 +89,7 @@ export class GroupCommitter<DB> {
   }
 
   private flush(): Promise<void> {
-    if (this.flushing || this.queue.length === 0) return this.flushing ?? Promise.resolve();
+    if (this.paused || this.flushing || this.queue.length === 0) return this.flushing ?? Promise.resolve();
     const batch = this.queue.splice(0, this.maxBatch);
     this.flushing = this.commit(batch).finally(() => {
       this.flushing = null;

@@ -245,6 +245,8 @@ export class KyselyStore implements Store {
     this.db = opened.db;
     this.hotSql = hotSqlFor(opened.flavour);
     this.writes = new GroupCommitter(opened.db, { madeDurable: opened.syncLog });
+    // Every write of the store goes through `writes`: holding them holds the connection's writes.
+    opened.restartLogBy?.((during) => this.writes.pauseFor(during));
     this.energyTimer = setInterval(() => void this.writeEnergyRegisters(), 1000);
     this.energyTimer.unref();
     if (opened.sqlite) {

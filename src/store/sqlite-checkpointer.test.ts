@@ -79,6 +79,37 @@ describe('SqliteCheckpointer', () => {
     expect(held).toEqual([]);
   });
 
+  it('restarts the log by holding the writer between two commits for a pass of the worker, never checkpointing on the writer', async () => {
+    const { path, db } = database();
+    let finishes = 0;
+    const checkpointer = new SqliteCheckpointer(path, async () => void (finishes += 1), { intervalMs: 5, finishWithinFrames: 64, restartAfterFrames: 256, forceAfterFrames: 4096 });
+    // The writer below checks the hold before each commit, as the store's group commit does.
+    let held: Promise<void> | null = null;
+    let holds = 0;
+    checkpointer.restartLogBy((during) => {
+      holds += 1;
+      held = during().finally(() => (held = null));
+      return held;
+    });
+    const insert = db.prepare('insert into t (payload) values (?)');
+    let largest = 0;
+    for (let i = 0; i < 3000; i++) {
+      if (held) await held;
+      insert.run(Buffer.alloc(4096, i % 256));
+      largest = Math.max(largest, walBytes(path));
+      // Never a pause of its own: left alone, the worker seldom finds the whole log copied back.
+      await tick();
+    }
+    await checkpointer.close();
+    expect(finishes).toBe(0);
+    expect(holds).toBeGreaterThan(0);
+    expect(largest).toBeLessThan(8 * 2 ** 20);
+    db.close();
+    const reopened = new BetterSqlite3(path, { readonly: true });
+    expect(reopened.prepare('select count(*) as n from t').get()).toEqual({ n: 3000 });
+    reopened.close();
+  });
+
   it('without it the same writes grow the log without bound (what the test above guards against)', async () => {
     const { path, db } = database();
     const largest = await write(db, path, 1000);

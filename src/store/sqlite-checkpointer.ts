@@ -13,18 +13,48 @@ import { Worker } from 'node:worker_threads';
  * never makes it wait. A commit stays a WAL append and one fsync.
  *
  * The WAL starts again from its beginning only when a write transaction begins with the whole log
- * already copied back, which a busy writer on another thread never sees. So the worker reports how
- * far it got, and once it is within a few pages of the end the writer copies those last pages
- * itself (`finish`, about a millisecond) and its next commit restarts the log. Without that the WAL
- * grew by 30 MB/s while 10,000 stations booted.
+ * already copied back, which a busy writer on another thread seldom sees. So the worker reports how
+ * far it got, and once it is within a few pages of the end the writer's commits are held
+ * (`restartLogBy`, between two transactions, the event loop going on) while the worker copies the
+ * last pages; the next commit then restarts the log. Without that the WAL grew by 30 MB/s while
+ * 10,000 stations booted. Until session 15 the writer copied those last pages itself (`finish`,
+ * still the way when nothing holds the commits): a checkpoint with two fsyncs on the main thread,
+ * which took a median 3.5 ms (up to 26) once a second at 1,000 messages a second, and 9 ms (up to
+ * 17) twice a second under saturation.
  */
+/**
+ * Holds the writer's commits while `during` runs: after the commit in progress is durable, before
+ * the next one begins. Resolves once they may go on.
+ */
+export type PauseWrites = (during: () => Promise<void>) => Promise<void>;
+
+export interface CheckpointerOptions {
+  /** How often the worker checkpoints while it is not behind. */
+  intervalMs: number;
+  /** The log is restarted once the worker is within this many frames of its end… */
+  finishWithinFrames: number;
+  /** …and it has at least this many. */
+  restartAfterFrames: number;
+  /** A log this long is restarted however far behind the worker is. */
+  forceAfterFrames: number;
+  /** The longest the writer's commits are held for one pass of the worker. */
+  pauseMs: number;
+}
+
+const defaultOptions: CheckpointerOptions = { intervalMs: 100, finishWithinFrames: 256, restartAfterFrames: 2048, forceAfterFrames: 65536, pauseMs: 200 };
+
 export class SqliteCheckpointer {
+  private readonly options: CheckpointerOptions;
   private readonly worker: Worker;
   private readonly exited: Promise<void>;
   private stopped = false;
   private closing?: Promise<void>;
 
   private finishing = false;
+  private pauseWrites?: PauseWrites;
+  /** Passes asked of the worker and not yet reported, by number. */
+  private readonly asked = new Map<number, () => void>();
+  private passesAsked = 0;
 
   /**
    * @param finish runs `PRAGMA wal_checkpoint(PASSIVE)` on the writer's own connection, between
@@ -33,12 +63,13 @@ export class SqliteCheckpointer {
   constructor(
     path: string,
     private readonly finish: () => Promise<void>,
-    private readonly options = { intervalMs: 100, finishWithinFrames: 256, restartAfterFrames: 2048, forceAfterFrames: 65536 },
+    options: Partial<CheckpointerOptions> = {},
   ) {
+    this.options = { ...defaultOptions, ...options };
     const betterSqlite3 = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(CHECKPOINT_WORKER, { eval: true, workerData: { path, intervalMs: options.intervalMs, betterSqlite3 } });
+    this.worker = new Worker(CHECKPOINT_WORKER, { eval: true, workerData: { path, intervalMs: this.options.intervalMs, betterSqlite3 } });
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
-    this.worker.on('message', (progress: { log: number; checkpointed: number }) => this.onProgress(progress));
+    this.worker.on('message', (progress: { log: number; checkpointed: number; pass?: number }) => this.onProgress(progress));
     // The main thread's exit must not wait for it; close() ends it properly.
     this.worker.unref();
     this.worker.on('error', (err) => {
@@ -48,16 +79,44 @@ export class SqliteCheckpointer {
     });
   }
 
-  private onProgress({ log, checkpointed }: { log: number; checkpointed: number }): void {
+  /**
+   * From now on the log is restarted by holding the writer's commits for one pass of the worker,
+   * rather than by `finish` on the writer's thread.
+   */
+  restartLogBy(pauseWrites: PauseWrites): void {
+    this.pauseWrites = pauseWrites;
+  }
+
+  private onProgress({ log, checkpointed, pass }: { log: number; checkpointed: number; pass?: number }): void {
+    if (pass !== undefined) this.asked.get(pass)?.();
     if (this.finishing || this.stopped || log < this.options.restartAfterFrames) return;
     // A log the worker never catches up with (a writer that never pauses) is finished anyway, once, at a size that bounds the disk used.
     if (log - checkpointed > this.options.finishWithinFrames && log < this.options.forceAfterFrames) return;
     this.finishing = true;
-    this.finish()
+    (this.pauseWrites ? this.pauseWrites(() => this.passNow()) : this.finish())
       .catch(() => {
         /* busy with the worker's own pass, or closing: the next report tries again */
       })
       .finally(() => (this.finishing = false));
+  }
+
+  /**
+   * Asks the worker for a pass now and resolves once it has reported it: with no commit since it
+   * began, the whole log is then copied back. A worker that does not report within `pauseMs` (a
+   * pass over a long log, or stopping) lets the commits go on; the next report tries again.
+   */
+  private passNow(): Promise<void> {
+    const pass = ++this.passesAsked;
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.asked.delete(pass);
+        resolve();
+      };
+      const timer = setTimeout(done, this.options.pauseMs);
+      this.asked.set(pass, done);
+      this.worker.postMessage({ pass });
+    });
   }
 
   /**
@@ -89,21 +148,29 @@ let timer;
 let stopping = false;
 // Between two ticks only (a worker runs one thing at a time): never inside a checkpoint.
 parentPort.on('message', (message) => {
-  if (message !== 'stop') return;
+  if (stopping) return;
+  if (message !== 'stop') {
+    // A pass asked for while the writer's commits are held: now rather than at the next tick.
+    clearTimeout(timer);
+    tick(message.pass);
+    return;
+  }
   stopping = true;
   clearTimeout(timer);
   db.close();
   parentPort.close();
 });
-const tick = () => {
+const tick = (pass) => {
   let behind = false;
   try {
     const [r] = db.pragma('wal_checkpoint(PASSIVE)');
-    parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed });
+    parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed, pass });
     behind = r.busy === 0 && r.checkpointed < r.log;
   } catch (err) {
     // SQLITE_BUSY: another checkpoint is running (a second process, or the writer). Try again later.
     if (err.code !== 'SQLITE_BUSY' && err.code !== 'SQLITE_LOCKED') throw err;
+    // A pass the writer waits for is answered all the same, as one that found no log.
+    if (pass !== undefined) parentPort.postMessage({ log: 0, checkpointed: 0, pass });
   }
   // Still behind a writer that keeps appending: go on at once rather than fall further behind.
   if (!stopping) timer = setTimeout(tick, behind ? 0 : workerData.intervalMs);
