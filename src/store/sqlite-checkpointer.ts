@@ -2,6 +2,27 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
 /**
+ * Holds the writer's commits while `during` runs: after the commit in progress is durable, before
+ * the next one begins. Resolves once they may go on.
+ */
+export type PauseWrites = (during: () => Promise<void>) => Promise<void>;
+
+export interface CheckpointerOptions {
+  /** How often the worker checkpoints while it is not behind. */
+  intervalMs: number;
+  /** The log is restarted once the worker is within this many frames of its end… */
+  finishWithinFrames: number;
+  /** …and it has at least this many. */
+  restartAfterFrames: number;
+  /** A log this long is restarted however far behind the worker is (a hold that runs out lets the commits go on; the next report holds them again). */
+  forceAfterFrames: number;
+  /** The longest the writer's commits are held for one pass of the worker. */
+  pauseMs: number;
+}
+
+const defaultOptions: CheckpointerOptions = { intervalMs: 100, finishWithinFrames: 256, restartAfterFrames: 2048, forceAfterFrames: 65536, pauseMs: 200 };
+
+/**
  * Copies SQLite's write-ahead log back into the database file on a thread of its own.
  *
  * SQLite's automatic checkpoint runs inside the COMMIT that crosses 1,000 WAL pages. Our writer is
@@ -22,27 +43,6 @@ import { Worker } from 'node:worker_threads';
  * which took a median 3.5 ms (up to 26) once a second at 1,000 messages a second, and 9 ms (up to
  * 17) twice a second under saturation.
  */
-/**
- * Holds the writer's commits while `during` runs: after the commit in progress is durable, before
- * the next one begins. Resolves once they may go on.
- */
-export type PauseWrites = (during: () => Promise<void>) => Promise<void>;
-
-export interface CheckpointerOptions {
-  /** How often the worker checkpoints while it is not behind. */
-  intervalMs: number;
-  /** The log is restarted once the worker is within this many frames of its end… */
-  finishWithinFrames: number;
-  /** …and it has at least this many. */
-  restartAfterFrames: number;
-  /** A log this long is restarted however far behind the worker is. */
-  forceAfterFrames: number;
-  /** The longest the writer's commits are held for one pass of the worker. */
-  pauseMs: number;
-}
-
-const defaultOptions: CheckpointerOptions = { intervalMs: 100, finishWithinFrames: 256, restartAfterFrames: 2048, forceAfterFrames: 65536, pauseMs: 200 };
-
 export class SqliteCheckpointer {
   private readonly options: CheckpointerOptions;
   private readonly worker: Worker;
