@@ -139,5 +139,13 @@ describe('group commit', () => {
     await committer.drain();
     await third;
     expect(await stored()).toEqual(['A', 'B', 'C']);
+    // A pause whose work fails lets the commits go on, and drain() with them.
+    const fourth = insert('D');
+    const failing = committer.pauseFor(() => Promise.reject(new Error('the worker is gone')));
+    const drained = committer.drain();
+    await expect(failing).rejects.toThrow('the worker is gone');
+    await drained;
+    await fourth;
+    expect(await stored()).toEqual(['A', 'B', 'C', 'D']);
   });
 });

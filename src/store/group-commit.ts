@@ -55,7 +55,8 @@ export class GroupCommitter<DB> {
   /** Resolves when everything queued so far is committed. */
   async drain(): Promise<void> {
     while (this.queue.length > 0 || this.flushing || this.paused) {
-      if (this.paused) await this.paused;
+      // A pause whose work failed has let the commits go on all the same.
+      if (this.paused) await this.paused.catch(() => undefined);
       else if (this.flushing) await this.flushing;
       else await this.flush();
     }
