@@ -50,7 +50,8 @@ export class SqliteCheckpointer {
   private stopped = false;
   private closing?: Promise<void>;
 
-  private finishing = false;
+  /** A restart of the log (a hold, or `finish`) is under way. */
+  private restarting = false;
   private pauseWrites?: PauseWrites;
   /** Passes asked of the worker and not yet reported, by number. */
   private readonly asked = new Map<number, () => void>();
@@ -89,15 +90,15 @@ export class SqliteCheckpointer {
 
   private onProgress({ log, checkpointed, pass }: { log: number; checkpointed: number; pass?: number }): void {
     if (pass !== undefined) this.asked.get(pass)?.();
-    if (this.finishing || this.stopped || log < this.options.restartAfterFrames) return;
-    // A log the worker never catches up with (a writer that never pauses) is finished anyway, once, at a size that bounds the disk used.
+    if (this.restarting || this.stopped || log < this.options.restartAfterFrames) return;
+    // A log the worker never catches up with (a writer that never pauses) is restarted anyway, at a size that bounds the disk used.
     if (log - checkpointed > this.options.finishWithinFrames && log < this.options.forceAfterFrames) return;
-    this.finishing = true;
+    this.restarting = true;
     (this.pauseWrites ? this.pauseWrites(() => this.passNow()) : this.finish())
       .catch(() => {
         /* busy with the worker's own pass, or closing: the next report tries again */
       })
-      .finally(() => (this.finishing = false));
+      .finally(() => (this.restarting = false));
   }
 
   /**
