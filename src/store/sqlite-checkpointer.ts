@@ -53,8 +53,8 @@ export class SqliteCheckpointer {
   /** A restart of the log (a hold, or `finish`) is under way. */
   private restarting = false;
   private pauseWrites?: PauseWrites;
-  /** Passes asked of the worker and not yet reported, by number. */
-  private readonly asked = new Map<number, () => void>();
+  /** The pass asked of the worker and not yet reported (one at a time, under `restarting`). */
+  private asked: { pass: number; reported: () => void } | null = null;
   private passesAsked = 0;
 
   /**
@@ -89,7 +89,7 @@ export class SqliteCheckpointer {
   }
 
   private onProgress({ log, checkpointed, pass }: { log: number; checkpointed: number; pass?: number }): void {
-    if (pass !== undefined) this.asked.get(pass)?.();
+    if (pass !== undefined && pass === this.asked?.pass) this.asked.reported();
     if (this.restarting || this.stopped || log < this.options.restartAfterFrames) return;
     // A log the worker never catches up with (a writer that never pauses) is restarted anyway, at a size that bounds the disk used.
     if (log - checkpointed > this.options.finishWithinFrames && log < this.options.forceAfterFrames) return;
@@ -109,13 +109,13 @@ export class SqliteCheckpointer {
   private passNow(): Promise<void> {
     const pass = ++this.passesAsked;
     return new Promise((resolve) => {
-      const done = () => {
+      const reported = () => {
         clearTimeout(timer);
-        this.asked.delete(pass);
+        this.asked = null;
         resolve();
       };
-      const timer = setTimeout(done, this.options.pauseMs);
-      this.asked.set(pass, done);
+      const timer = setTimeout(reported, this.options.pauseMs);
+      this.asked = { pass, reported };
       this.worker.postMessage({ pass });
     });
   }
