@@ -100,3 +100,41 @@ it('steady: the window measured opens once every station is in and closes at the
     await new Promise<void>((done) => http.close(() => done()));
   }
 });
+
+it('steady with slowAnswerMs: notes every slow answer of the window with the time it was sent, and no other', async () => {
+  const http = createHttpServer();
+  const wss = new WebSocketServer({ server: http, handleProtocols: () => 'ocpp1.6' });
+  wss.on('connection', (ws, req) => {
+    // One station of three is answered 60 ms late once it is in; the others at once.
+    const slow = req.url!.endsWith('/LG-T-0');
+    ws.on('message', (data) => {
+      const [, id, action] = JSON.parse(String(data));
+      const answer = action === 'BootNotification' ? { status: 'Accepted', currentTime: new Date().toISOString(), interval: 300 } : action === 'StartTransaction' ? { transactionId: 7, idTagInfo: { status: 'Accepted' } } : {};
+      const send = () => ws.send(JSON.stringify([3, id, answer]));
+      if (slow && action !== 'BootNotification' && action !== 'StatusNotification') setTimeout(send, 60);
+      else send();
+    });
+  });
+  await new Promise<void>((listening) => http.listen(0, '127.0.0.1', listening));
+  const { port } = http.address() as AddressInfo;
+  try {
+    const started = Date.now();
+    const result = await runLoad({ scenario: 'steady', url: `ws://127.0.0.1:${port}/ocpp`, stations: 3, durationS: 3, intervalS: 0.5, connectBatch: 3, prefix: 'LG-T-', slowAnswerMs: 40 });
+    const ended = Date.now();
+    expect(result.failures).toBe(0);
+    const slow = result.slowAnswers ?? [];
+    // The slow station sends about every 0.5 s over the 2.5 s window.
+    expect(slow.length).toBeGreaterThanOrEqual(3);
+    expect(slow.length).toBeLessThanOrEqual(6);
+    for (const [sentAt, latency] of slow) {
+      expect(latency).toBeGreaterThanOrEqual(40);
+      expect(sentAt).toBeGreaterThanOrEqual(started);
+      expect(sentAt).toBeLessThanOrEqual(ended);
+    }
+    // The answers at once were many more, and none of them is noted.
+    expect(result.answered).toBeGreaterThan(slow.length * 2);
+  } finally {
+    wss.close();
+    await new Promise<void>((done) => http.close(() => done()));
+  }
+});

@@ -34,6 +34,8 @@ export interface LoadTask {
    * storm, the phase measured).
    */
   reconnect?: boolean;
+  /** steady, saturate: note every answer in the window at least this slow, with its send time (`--trace-host`). */
+  slowAnswerMs?: number;
 }
 
 /**
@@ -68,6 +70,8 @@ export interface LoadResult {
   provisioningFailureReasons?: Record<string, number>;
   /** wss: the protocol and cipher suite the first station's connection negotiated. */
   tlsCipher?: string;
+  /** With `slowAnswerMs`: the answers at least that slow, as [sent at, ms since the epoch; latency, ms] (at most 200,000). */
+  slowAnswers?: Array<[number, number]>;
 }
 
 /** What one phase of bringing stations in counted. */
@@ -361,6 +365,9 @@ export async function runLoad(task: LoadTask, announce: (phase: LoadPhase) => vo
               sampleInto(result.latencies, latency, result.answered, 200_000);
               result.answeredByAction[action] = (result.answeredByAction[action] ?? 0) + 1;
               sampleInto((result.latenciesByAction[action] ??= []), latency, result.answeredByAction[action], 50_000);
+              if (task.slowAnswerMs !== undefined && latency >= task.slowAnswerMs && (result.slowAnswers ??= []).length < 200_000) {
+                result.slowAnswers.push([performance.timeOrigin + sentAt, latency]);
+              }
             }
           } catch {
             result.failures += 1;

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import type { HostTraceFigures } from './host-trace.js';
 import { machineDescription, ocppLoadBench, type OcppLoadReport } from './ocpp-load.js';
 import { rebalanceBench } from './rebalance.js';
 import { runPlannerReplanBench } from './planner-replan.js';
@@ -26,7 +27,8 @@ const program = new Command('ampyard-bench')
   .option('--interval <s>', 'seconds between one station\'s messages (steady; simulator-scale: meter value interval)', (v) => Number.parseInt(v, 10), 10)
   .option('--rounds <n>', 'steady, saturate: run the bare server and Ampyard this many times, alternately, and report the round with the median ratio', (v) => Number.parseInt(v, 10), 1)
   .option('--json <file>', 'also write the result as JSON')
-  .option('--cpu-prof <dir>', 'write a V8 CPU profile of the server process into this directory');
+  .option('--cpu-prof <dir>', 'write a V8 CPU profile of the server process into this directory')
+  .option('--trace-host', "steady, saturate (Linux): trace the kernel's memory reclaim and the server's wait for a core over the window, and which answers over 10 ms came with them (sampled every 2 ms from this process)");
 
 program.parse();
 const o = program.opts();
@@ -61,6 +63,10 @@ switch (o.scenario) {
       console.error('--rounds takes a whole number from 1, and more than 1 only for steady and saturate');
       process.exit(2);
     }
+    if (o.traceHost && o.scenario === 'storm') {
+      console.error('--trace-host is for steady and saturate');
+      process.exit(2);
+    }
     if (!Number.isInteger(o.rtt) || o.rtt < 0 || (o.rtt > 0 && !o.tls)) {
       console.error('--rtt takes a whole number of milliseconds, and needs --tls');
       process.exit(2);
@@ -87,6 +93,7 @@ switch (o.scenario) {
         apiPort: Boolean(o.apiPort),
         rttMs: o.rtt,
         serverConfig,
+        traceHost: Boolean(o.traceHost),
       });
     // The machine's speed drifts over minutes, and the bare server and Ampyard run one after the
     // other (saturate: the bare server before and after): alternating them over several rounds and
@@ -107,6 +114,7 @@ switch (o.scenario) {
         (rounds.length > 1 ? `; the median of ${rounds.length} alternating rounds, ratios ${rounds.map((r) => r.cpuRatioToBaseline).join(', ')}` : '') +
         // The server's own view beside the probe's: a stall no probe happened to meet still shows here.
         (report.serverRuntime ? `; server event-loop delay max ${report.serverRuntime.eventLoopDelayMaxMs} ms, ${report.serverRuntime.gcOver10msCount} GC pauses over 10 ms, /metrics scrape up to ${report.serverRuntime.metricsScrapeMaxMs} ms` : '') +
+        (report.hostTrace ? `; host trace: ${hostTraceText(report.hostTrace)}${report.baselineHostTrace ? `; bare server's run: ${hostTraceText(report.baselineHostTrace)}` : ''}` : '') +
         (report.reconnect
           ? `; provisioning before the outage: ${report.provisionedAfterS === null ? `${report.provisioningFailures} failures` : `all booted after ${report.provisionedAfterS} s`}, /healthz max ${report.provisioningHealthzMaxMs} ms; in the outage ${report.outageHealthzMaxMs} ms`
           : '');
@@ -121,6 +129,12 @@ switch (o.scenario) {
     process.exit(2);
 }
 if (o.json) writeFileSync(o.json, JSON.stringify(result, null, 2));
+
+/** --trace-host's figures, for the docs row. */
+function hostTraceText(t: HostTraceFigures): string {
+  const reclaim = t.reclaimThreads.length === 0 ? 'no reclaim thread found' : `reclaim (${t.reclaimThreads.join(', ')}) ${t.reclaimBursts} bursts, ${t.reclaimCpuMs} ms CPU, ${Math.round(t.reclaimCoverShare * 1000) / 10} % of the window`;
+  return `${reclaim}; ${t.slowAnswersDuringReclaim} of ${t.slowAnswers} answers over ${t.slowAnswerMs} ms in flight during reclaim; waiting for a core: server main thread ${t.mainThreadWaitMs} ms (${t.mainThreadWaitDuringReclaimMs} during reclaim), all server threads ${t.serverThreadsWaitMs} (${t.serverThreadsWaitDuringReclaimMs}), load generator ${t.loadgenWaitMs} (${t.loadgenWaitDuringReclaimMs})`;
+}
 
 /** One round's CPU figures, kept beside the median round's full report. */
 function roundFigures(r: OcppLoadReport) {

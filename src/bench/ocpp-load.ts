@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { analyseHostTrace, startHostTrace, type HostSample, type HostTraceFigures } from './host-trace.js';
 import type { LoadPhase, LoadResult, LoadTask } from './loadgen.js';
 import { freePort, processUsage, startServerProcess } from './server-process.js';
 
@@ -28,7 +29,12 @@ export interface OcppLoadOptions {
   rttMs: number;
   /** Top-level keys of the server's configuration, set for this run (e.g. maxConcurrentHandshakes). */
   serverConfig: Record<string, string>;
+  /** steady, saturate: trace the host's memory reclaim and the server's wait for a core over the window (host-trace.ts). */
+  traceHost?: boolean;
 }
+
+/** --trace-host: answers at least this slow are traced (the `steady` target's p99). */
+export const slowAnswerMs = 10;
 
 export type TlsKey = 'ecdsa' | 'rsa';
 
@@ -102,6 +108,9 @@ export interface OcppLoadReport {
   provisioningHealthzMaxMs?: number;
   /** The server's garbage collection and event-loop delay over the phase measured (null: /metrics did not answer). */
   serverRuntime: Record<string, number> | null;
+  /** --trace-host: what the host did beside Ampyard, and beside the bare server in its run, over the window. */
+  hostTrace?: HostTraceFigures;
+  baselineHostTrace?: HostTraceFigures;
 }
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -116,7 +125,7 @@ function percentile(sorted: number[], p: number): number {
  * phase measured, from the load generator's announcements (which also go to `onPhase`): a storm's
  * storm, steady's and saturate's window of counted messages.
  */
-function runLoadgen(task: LoadTask, usage: () => { cpuMicros: number }, onPhase?: (phase: LoadPhase) => void): Promise<{ result: LoadResult; cpuMicros: number }> {
+function runLoadgen(task: LoadTask, usage: () => { cpuMicros: number }, onPhase?: (phase: LoadPhase, loadgenPid: number) => void): Promise<{ result: LoadResult; cpuMicros: number }> {
   return new Promise((resolve, reject) => {
     // Read inside event handlers: a server that died must fail the run, not throw out of a handler.
     let gone: Error | undefined;
@@ -135,7 +144,7 @@ function runLoadgen(task: LoadTask, usage: () => { cpuMicros: number }, onPhase?
     child.on('message', (phase: LoadPhase) => {
       if (phase === 'storm' || phase === 'measure') cpuFrom = cpuNow();
       if (phase === 'done') cpuTo = cpuNow();
-      onPhase?.(phase);
+      onPhase?.(phase, child.pid!);
     });
     let out = '';
     let err = '';
@@ -174,6 +183,7 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
     password: o.tls ? 'bench-password-0123' : undefined,
     reconnect: o.reconnect,
     ...(o.rttMs > 0 ? { rttMs: o.rttMs } : {}),
+    ...(o.traceHost ? { slowAnswerMs } : {}),
   });
   const certificate = tlsCertificates[o.tlsKey];
 
@@ -181,13 +191,14 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
   const runBaseline = async () => {
     const baseline = await startBaseline();
     try {
-      const { result, cpuMicros } = await runLoadgen(task(`${baseline.url}/ocpp`), () => processUsage(baseline.pid));
-      return { result, cpuUsPerMessage: cpuMicros / Math.max(1, result.answered + result.bootLatencies.length * 2) };
+      const tracer = hostTracer(baseline.pid, o.traceHost);
+      const { result, cpuMicros } = await runLoadgen(task(`${baseline.url}/ocpp`), () => processUsage(baseline.pid), tracer.onPhase);
+      return { result, cpuUsPerMessage: cpuMicros / Math.max(1, result.answered + result.bootLatencies.length * 2), hostTrace: tracer.figures(result) };
     } finally {
       baseline.stop();
     }
   };
-  const { result: baseResult, cpuUsPerMessage: baselineBeforeCpuUs } = await runBaseline();
+  const { result: baseResult, cpuUsPerMessage: baselineBeforeCpuUs, hostTrace: baselineHostTrace } = await runBaseline();
 
   const dir = mkdtempSync(join(tmpdir(), 'ampyard-bench-'));
   const tlsPort = o.tls ? await freePort() : 0;
@@ -271,7 +282,9 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
     let metricsAfter: Promise<Scrape | null> | undefined;
     let overflowsBefore: number | null = null;
     let overflowsAfter: number | null = null;
-    const { result, cpuMicros: serverCpuMicros } = await runLoadgen({ ...task(ocppUrl), tlsCiphers: o.tls ? certificate.stationCipher : undefined }, server.usage, (next) => {
+    const tracer = hostTracer(server.child.pid!, o.traceHost);
+    const { result, cpuMicros: serverCpuMicros } = await runLoadgen({ ...task(ocppUrl), tlsCiphers: o.tls ? certificate.stationCipher : undefined }, server.usage, (next, loadgenPid) => {
+      tracer.onPhase(next, loadgenPid);
       // The end of a storm, every station connected, is its peak whatever the probe's period missed.
       if (next === 'done') peakRss = Math.max(peakRss, server.usage().rssBytes);
       if (next === measuredPhase) {
@@ -342,6 +355,7 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
             ),
           }),
       serverRuntime: runtime,
+      ...(o.traceHost ? { hostTrace: tracer.figures(result), baselineHostTrace } : {}),
       database: db.startsWith('sqlite:') ? 'sqlite' : 'postgres',
       tls: o.tls,
       apiPort: o.apiPort,
@@ -369,6 +383,26 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
     await scratch?.drop().catch((err: Error) => console.error(`could not drop the scratch database: ${err.message}`));
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * --trace-host over one process's run: sampling from the start of the measured window to its end.
+ * Without `on`, it does nothing and has no figures.
+ */
+function hostTracer(pid: number, on: boolean | undefined): { onPhase(phase: LoadPhase, loadgenPid: number): void; figures(result: LoadResult): HostTraceFigures | undefined } {
+  let trace: ReturnType<typeof startHostTrace> | undefined;
+  let samples: HostSample[] = [];
+  return {
+    onPhase(phase, loadgenPid) {
+      if (!on) return;
+      if (phase === 'measure') trace = startHostTrace(pid, loadgenPid);
+      if (phase === 'done' && trace) samples = trace.stop();
+    },
+    figures(result) {
+      if (!on || !trace) return undefined;
+      return analyseHostTrace(samples, result.slowAnswers ?? [], { threads: trace.threads, slowAnswerMs });
+    },
+  };
 }
 
 /** The machine, for the table in docs/benchmarks.md. */

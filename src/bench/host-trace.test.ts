@@ -1,0 +1,72 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { expect, it } from 'vitest';
+import { analyseHostTrace, startHostTrace, type HostSample } from './host-trace.js';
+
+/** Samples every 2 ms from t = 1000; reclaim runs 1 ms of CPU in each interval of `reclaimAt` (interval i ends at 1000 + 2i). */
+function samples(count: number, reclaimAt: Set<number>, waitAt: Set<number> = new Set()): HostSample[] {
+  const out: HostSample[] = [];
+  let reclaim = 0;
+  let wait = 0;
+  let run = 0;
+  for (let i = 0; i < count; i++) {
+    if (reclaimAt.has(i)) reclaim += 1e6;
+    if (waitAt.has(i)) wait += 5e5;
+    run += 1e6;
+    // The server's other threads wait as long again as its main thread; the load generator twice as long.
+    out.push({ atMs: 1000 + 2 * i, reclaimCpuNs: reclaim, mainRunNs: run, mainWaitNs: wait, serverThreadsWaitNs: 2 * wait, loadgenWaitNs: 2 * wait });
+  }
+  return out;
+}
+
+it('finds the reclaim bursts and tells the slow answers that met one from those that did not', () => {
+  // Two bursts: intervals 10-12 (t 1018-1024) and 40 (t 1078-1080); the main thread waits in 11 and 30.
+  const trace = samples(101, new Set([10, 11, 12, 40]), new Set([11, 30]));
+  const figures = analyseHostTrace(
+    trace,
+    [
+      [1020, 12], // in flight during the first burst
+      [1060, 15], // ends at 1075, just before the second burst's slack (from 1076)
+      [1081, 11], // starts within the slack after the second burst
+      [1150, 30], // none
+      [900, 50], // before the window: not counted
+    ],
+    { threads: ['kdamond.0'], slowAnswerMs: 10 },
+  );
+  expect(figures).toEqual({
+    reclaimThreads: ['kdamond.0'],
+    windowS: 0.2,
+    reclaimBursts: 2,
+    reclaimCpuMs: 4,
+    // (1016..1026) and (1076..1082): 16 ms of 200.
+    reclaimCoverShare: 0.08,
+    slowAnswerMs: 10,
+    slowAnswers: 4,
+    slowAnswersDuringReclaim: 2,
+    mainThreadRunMs: 100,
+    mainThreadWaitMs: 1,
+    mainThreadWaitDuringReclaimMs: 0.5,
+    serverThreadsWaitMs: 2,
+    serverThreadsWaitDuringReclaimMs: 1,
+    loadgenWaitMs: 2,
+    loadgenWaitDuringReclaimMs: 1,
+  });
+});
+
+it('a trace with no reclaim at all has no bursts and no slow answer during one', () => {
+  const figures = analyseHostTrace(samples(50, new Set()), [[1010, 20]], { threads: [], slowAnswerMs: 10 });
+  expect(figures.reclaimBursts).toBe(0);
+  expect(figures.reclaimCoverShare).toBe(0);
+  expect(figures.slowAnswers).toBe(1);
+  expect(figures.slowAnswersDuringReclaim).toBe(0);
+});
+
+it.runIf(process.platform === 'linux' && existsSync('/proc/self/schedstat'))('samples a real process: its main thread’s time on a core grows while it spins', async () => {
+  // A child that keeps one core busy for about 300 ms, then exits.
+  const child = spawn(process.execPath, ['-e', 'const end = Date.now() + 300; while (Date.now() < end);']);
+  const trace = startHostTrace(child.pid!, process.pid);
+  await new Promise((r) => child.once('exit', r));
+  const figures = analyseHostTrace(trace.stop(), [], { threads: trace.threads, slowAnswerMs: 10 });
+  expect(figures.mainThreadRunMs).toBeGreaterThan(100);
+  expect(figures.windowS).toBeGreaterThan(0.1);
+});

@@ -1,0 +1,212 @@
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+
+/**
+ * What the host did beside the server while a benchmark measured it (`npm run bench -- --trace-host`):
+ * the kernel's memory reclaim (DAMON's `kdamond`, `kswapd`) and how long the server's main thread
+ * waited for a core. On a shared VM both make a latency tail that is not the server's own; this says
+ * how much of a run's tail came with them, so that a figure can be read for what it measures.
+ *
+ * Sampled from outside the server (its main thread's and the reclaim threads' schedstat, every few
+ * ms), so the server runs as it runs in production. Linux only.
+ */
+
+/**
+ * One reading: when (ms since the epoch), the reclaim threads' CPU time, the server's main thread's
+ * run and wait time, and the wait of all the server's threads and of all the load generator's (ns).
+ */
+export interface HostSample {
+  atMs: number;
+  reclaimCpuNs: number;
+  mainRunNs: number;
+  mainWaitNs: number;
+  serverThreadsWaitNs: number;
+  loadgenWaitNs: number;
+}
+
+export interface HostTraceFigures {
+  /** The kernel threads counted as reclaim, by name. */
+  reclaimThreads: string[];
+  windowS: number;
+  /** Runs of consecutive samples in which a reclaim thread was on a core. */
+  reclaimBursts: number;
+  reclaimCpuMs: number;
+  /** The share of the window within `slackMs` of a burst. */
+  reclaimCoverShare: number;
+  /** Answers at least this slow were traced. */
+  slowAnswerMs: number;
+  slowAnswers: number;
+  /** Of those, how many were in flight within `slackMs` of a burst. */
+  slowAnswersDuringReclaim: number;
+  /** The server's main thread: on a core, and runnable but waiting for one. */
+  mainThreadRunMs: number;
+  mainThreadWaitMs: number;
+  mainThreadWaitDuringReclaimMs: number;
+  /** All the server's threads (its main thread, libuv's pool, its workers, V8's), and all the load generator's: time waiting for a core. */
+  serverThreadsWaitMs: number;
+  serverThreadsWaitDuringReclaimMs: number;
+  loadgenWaitMs: number;
+  loadgenWaitDuringReclaimMs: number;
+}
+
+/** An answer that took at least the traced threshold: when it was sent (ms since the epoch) and how long it took (ms). */
+export type SlowAnswer = [sentAtMs: number, latencyMs: number];
+
+/** The kernel's memory reclaim threads on this machine, by pid: DAMON's kdamond and kswapd. */
+export function reclaimThreads(): Map<number, string> {
+  const found = new Map<number, string>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return found;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const name = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+      if (/^(kdamond|kswapd)/.test(name)) found.set(Number(entry), name);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return found;
+}
+
+/**
+ * Starts sampling every `periodMs`; `stop` ends it and returns the samples. Each file is kept open
+ * and read again from its start, one system call a reading.
+ */
+export function startHostTrace(serverPid: number, loadgenPid: number | undefined, periodMs = 2): { threads: string[]; stop(): HostSample[] } {
+  const threads = reclaimThreads();
+  const open = (path: string): number | null => {
+    try {
+      return openSync(path, 'r');
+    } catch {
+      return null;
+    }
+  };
+  const main = open(`/proc/${serverPid}/task/${serverPid}/schedstat`);
+  const opened = (fds: Array<number | null>) => fds.filter((fd): fd is number => fd !== null);
+  const reclaim = opened([...threads.keys()].map((pid) => open(`/proc/${pid}/schedstat`)));
+  // The threads there are as the window begins; the server starts its pool and workers long before.
+  const tasksOf = (pid: number | undefined) => {
+    try {
+      return pid === undefined ? [] : opened(readdirSync(`/proc/${pid}/task`).map((tid) => open(`/proc/${pid}/task/${tid}/schedstat`)));
+    } catch {
+      return [];
+    }
+  };
+  const serverThreads = tasksOf(serverPid);
+  const loadgenThreads = tasksOf(loadgenPid);
+  const buffer = Buffer.alloc(128);
+  /** schedstat: time on a core, time runnable and waiting (ns), timeslices. */
+  const read = (fd: number): [number, number] => {
+    const n = readSync(fd, buffer, 0, buffer.length, 0);
+    const [run, wait] = buffer.toString('latin1', 0, n).split(' ');
+    return [Number(run), Number(wait)];
+  };
+  const samples: HostSample[] = [];
+  const sample = () => {
+    if (main === null) return;
+    try {
+      const [mainRunNs, mainWaitNs] = read(main);
+      let reclaimCpuNs = 0;
+      for (const fd of reclaim) reclaimCpuNs += read(fd)[0];
+      const waitOf = (fds: number[]) => fds.reduce((sum, fd) => sum + read(fd)[1], 0);
+      samples.push({ atMs: performance.timeOrigin + performance.now(), reclaimCpuNs, mainRunNs, mainWaitNs, serverThreadsWaitNs: waitOf(serverThreads), loadgenWaitNs: waitOf(loadgenThreads) });
+    } catch {
+      /* the server is gone: the samples so far stand */
+    }
+  };
+  sample();
+  const timer = setInterval(sample, periodMs);
+  return {
+    threads: [...new Set(threads.values())],
+    stop() {
+      clearInterval(timer);
+      sample();
+      for (const fd of [main, ...reclaim, ...serverThreads, ...loadgenThreads]) if (fd !== null) closeSync(fd);
+      return samples;
+    },
+  };
+}
+
+/**
+ * The figures of a trace. A burst is a run of consecutive sampling intervals in which the reclaim
+ * threads' CPU time grew; a slow answer counts as during reclaim when its time in flight comes
+ * within `slackMs` of one (the samples are `periodMs` apart, and a thread that has just been on a
+ * core leaves its caches and its queue behind it).
+ */
+export function analyseHostTrace(
+  samples: HostSample[],
+  slowAnswers: SlowAnswer[],
+  options: { threads: string[]; slowAnswerMs: number; slackMs?: number },
+): HostTraceFigures {
+  const slack = options.slackMs ?? 2;
+  const sorted = [...samples].sort((a, b) => a.atMs - b.atMs);
+  const bursts: Array<{ from: number; to: number }> = [];
+  let reclaimNs = 0;
+  let waitDuringReclaimNs = 0;
+  let serverWaitDuringReclaimNs = 0;
+  let loadgenWaitDuringReclaimNs = 0;
+  for (let i = 1; i < sorted.length; i++) {
+    const a = sorted[i - 1]!;
+    const b = sorted[i]!;
+    const reclaimed = b.reclaimCpuNs - a.reclaimCpuNs;
+    if (reclaimed <= 0) continue;
+    reclaimNs += reclaimed;
+    waitDuringReclaimNs += b.mainWaitNs - a.mainWaitNs;
+    serverWaitDuringReclaimNs += b.serverThreadsWaitNs - a.serverThreadsWaitNs;
+    loadgenWaitDuringReclaimNs += b.loadgenWaitNs - a.loadgenWaitNs;
+    const last = bursts.at(-1);
+    if (last && last.to === a.atMs) last.to = b.atMs;
+    else bursts.push({ from: a.atMs, to: b.atMs });
+  }
+  const first = sorted[0];
+  const end = sorted.at(-1);
+  const windowMs = first && end ? end.atMs - first.atMs : 0;
+  // The bursts widened by the slack, merged where they meet, and clipped to the window.
+  const covered: Array<{ from: number; to: number }> = [];
+  for (const b of bursts) {
+    const from = Math.max(first!.atMs, b.from - slack);
+    const to = Math.min(end!.atMs, b.to + slack);
+    const last = covered.at(-1);
+    if (last && from <= last.to) last.to = Math.max(last.to, to);
+    else covered.push({ from, to });
+  }
+  const coveredMs = covered.reduce((sum, c) => sum + (c.to - c.from), 0);
+  const inWindow = first && end ? slowAnswers.filter(([sent]) => sent >= first.atMs && sent <= end.atMs) : [];
+  const duringReclaim = inWindow.filter(([sent, latency]) => overlapsAny(covered, sent, sent + latency)).length;
+  const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+  return {
+    reclaimThreads: options.threads,
+    windowS: Math.round(windowMs) / 1000,
+    reclaimBursts: bursts.length,
+    reclaimCpuMs: ms(reclaimNs),
+    reclaimCoverShare: windowMs > 0 ? Math.round((coveredMs / windowMs) * 1000) / 1000 : 0,
+    slowAnswerMs: options.slowAnswerMs,
+    slowAnswers: inWindow.length,
+    slowAnswersDuringReclaim: duringReclaim,
+    mainThreadRunMs: first && end ? ms(end.mainRunNs - first.mainRunNs) : 0,
+    mainThreadWaitMs: first && end ? ms(end.mainWaitNs - first.mainWaitNs) : 0,
+    mainThreadWaitDuringReclaimMs: ms(waitDuringReclaimNs),
+    serverThreadsWaitMs: first && end ? ms(end.serverThreadsWaitNs - first.serverThreadsWaitNs) : 0,
+    serverThreadsWaitDuringReclaimMs: ms(serverWaitDuringReclaimNs),
+    loadgenWaitMs: first && end ? ms(end.loadgenWaitNs - first.loadgenWaitNs) : 0,
+    loadgenWaitDuringReclaimMs: ms(loadgenWaitDuringReclaimNs),
+  };
+}
+
+/** Whether [from, to] meets one of `spans` (sorted, not overlapping). */
+function overlapsAny(spans: Array<{ from: number; to: number }>, from: number, to: number): boolean {
+  let lo = 0;
+  let hi = spans.length;
+  // The first span that ends at or after `from`.
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (spans[mid]!.to < from) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < spans.length && spans[lo]!.from <= to;
+}
