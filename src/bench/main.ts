@@ -119,7 +119,7 @@ switch (o.scenario) {
           ? `; provisioning before the outage: ${report.provisionedAfterS === null ? `${report.provisioningFailures} failures` : `all booted after ${report.provisionedAfterS} s`}, /healthz max ${report.provisioningHealthzMaxMs} ms; in the outage ${report.outageHealthzMaxMs} ms`
           : '');
       addLogRow(
-        `| ${new Date().toISOString().slice(0, 10)} | ${commit} | \`npm run bench -- --scenario ${report.scenario} --stations ${report.stations}${o.scenario === 'storm' ? '' : ` --duration ${o.duration}`}${o.scenario === 'steady' ? ` --interval ${o.interval}` : ''}${o.rounds > 1 ? ` --rounds ${o.rounds}` : ''}${o.reconnect ? ' --reconnect' : ''}${o.apiPort ? ' --api-port' : ''}${o.rtt > 0 ? ` --rtt ${o.rtt}` : ''}${Object.entries(serverConfig).map(([k, v]) => ` --set ${k}=${v}`).join('')}${o.tls ? ` --tls --tls-key ${o.tlsKey}` : ''}${o.db ? ' --db …' : ''}\` (${report.database}; ${machineDescription()}) | ${figures} |\n`,
+        `| ${new Date().toISOString().slice(0, 10)} | ${commit} | \`npm run bench -- --scenario ${report.scenario} --stations ${report.stations}${o.scenario === 'storm' ? '' : ` --duration ${o.duration}`}${o.scenario === 'steady' ? ` --interval ${o.interval}` : ''}${o.rounds > 1 ? ` --rounds ${o.rounds}` : ''}${o.traceHost ? ' --trace-host' : ''}${o.reconnect ? ' --reconnect' : ''}${o.apiPort ? ' --api-port' : ''}${o.rtt > 0 ? ` --rtt ${o.rtt}` : ''}${Object.entries(serverConfig).map(([k, v]) => ` --set ${k}=${v}`).join('')}${o.tls ? ` --tls --tls-key ${o.tlsKey}` : ''}${o.db ? ' --db …' : ''}\` (${report.database}; ${machineDescription()}) | ${figures} |\n`,
       );
     }
     break;
