@@ -19,17 +19,19 @@ function samples(count: number, reclaimAt: Set<number>, waitAt: Set<number> = ne
   return out;
 }
 
-it('finds the reclaim bursts and tells the slow answers that met one from those that did not', () => {
+it('finds the reclaim bursts, tells the answers that met one from those that did not, and gives the p99 of the others', () => {
   // Two bursts: intervals 10-12 (t 1018-1024) and 40 (t 1078-1080); the main thread waits in 11 and 30.
   const trace = samples(101, new Set([10, 11, 12, 40]), new Set([11, 30]));
   const figures = analyseHostTrace(
     trace,
     [
-      [1020, 12], // in flight during the first burst
-      [1060, 15], // ends at 1075, just before the second burst's slack (from 1076)
-      [1081, 11], // starts within the slack after the second burst
-      [1150, 30], // none
+      [1020, 12], // slow, in flight during the first burst
+      [1060, 15], // slow, ends at 1075, just before the second burst's slack (from 1076)
+      [1081, 11], // slow, starts within the slack after the second burst
+      [1150, 30], // slow, none
       [900, 50], // before the window: not counted
+      [1017, 1], // fast, within the slack before the first burst
+      ...Array.from({ length: 96 }, (_, i): [number, number] => [1100 + i, 1 + i / 100]), // fast, none
     ],
     { threads: ['kdamond.0'], slowAnswerMs: 10 },
   );
@@ -40,9 +42,13 @@ it('finds the reclaim bursts and tells the slow answers that met one from those 
     reclaimCpuMs: 4,
     // (1016..1026) and (1076..1082): 16 ms of 200.
     reclaimCoverShare: 0.08,
+    answers: 101,
+    answersDuringReclaim: 3,
     slowAnswerMs: 10,
     slowAnswers: 4,
     slowAnswersDuringReclaim: 2,
+    // 98 clear of reclaim: the 96 fast ones (1 to 1.95 ms), 15 and 30 ms; the 97th of them (index 97 = floor(98 × 0.99)).
+    latencyP99ClearOfReclaimMs: 30,
     mainThreadRunMs: 100,
     mainThreadWaitMs: 1,
     mainThreadWaitDuringReclaimMs: 0.5,

@@ -33,11 +33,19 @@ export interface HostTraceFigures {
   reclaimCpuMs: number;
   /** The share of the window within `slackMs` of a burst. */
   reclaimCoverShare: number;
-  /** Answers at least this slow were traced. */
+  /** The answers of the window, and of them those in flight within `slackMs` of a burst. */
+  answers: number;
+  answersDuringReclaim: number;
+  /** Answers at least this slow, and of them those in flight during reclaim. */
   slowAnswerMs: number;
   slowAnswers: number;
-  /** Of those, how many were in flight within `slackMs` of a burst. */
   slowAnswersDuringReclaim: number;
+  /**
+   * The latency p99 of the answers that were not in flight during reclaim: what the run's p99 would
+   * have been on a host without it, as far as the answers around a burst are not held up by the
+   * queue it left (those count here).
+   */
+  latencyP99ClearOfReclaimMs: number;
   /** The server's main thread: on a core, and runnable but waiting for one. */
   mainThreadRunMs: number;
   mainThreadWaitMs: number;
@@ -49,8 +57,8 @@ export interface HostTraceFigures {
   loadgenWaitDuringReclaimMs: number;
 }
 
-/** An answer that took at least the traced threshold: when it was sent (ms since the epoch) and how long it took (ms). */
-export type SlowAnswer = [sentAtMs: number, latencyMs: number];
+/** An answer: when it was sent (ms since the epoch) and how long it took (ms). */
+export type TimedAnswer = [sentAtMs: number, latencyMs: number];
 
 /** The kernel's memory reclaim threads on this machine, by pid: DAMON's kdamond and kswapd. */
 export function reclaimThreads(): Map<number, string> {
@@ -134,13 +142,13 @@ export function startHostTrace(serverPid: number, loadgenPid: number | undefined
 
 /**
  * The figures of a trace. A burst is a run of consecutive sampling intervals in which the reclaim
- * threads' CPU time grew; a slow answer counts as during reclaim when its time in flight comes
- * within `slackMs` of one (the samples are `periodMs` apart, and a thread that has just been on a
- * core leaves its caches and its queue behind it).
+ * threads' CPU time grew; an answer counts as during reclaim when its time in flight comes within
+ * `slackMs` of one (the samples are `periodMs` apart, and a thread that has just been on a core
+ * leaves its caches and its queue behind it).
  */
 export function analyseHostTrace(
   samples: HostSample[],
-  slowAnswers: SlowAnswer[],
+  answers: TimedAnswer[],
   options: { threads: string[]; slowAnswerMs: number; slackMs?: number },
 ): HostTraceFigures {
   const slack = options.slackMs ?? 2;
@@ -176,8 +184,19 @@ export function analyseHostTrace(
     else covered.push({ from, to });
   }
   const coveredMs = covered.reduce((sum, c) => sum + (c.to - c.from), 0);
-  const inWindow = first && end ? slowAnswers.filter(([sent]) => sent >= first.atMs && sent <= end.atMs) : [];
-  const duringReclaim = inWindow.filter(([sent, latency]) => overlapsAny(covered, sent, sent + latency)).length;
+  const inWindow = first && end ? answers.filter(([sent]) => sent >= first.atMs && sent <= end.atMs) : [];
+  const clear: number[] = [];
+  let slow = 0;
+  let slowDuringReclaim = 0;
+  for (const [sent, latency] of inWindow) {
+    const during = overlapsAny(covered, sent, sent + latency);
+    if (!during) clear.push(latency);
+    if (latency >= options.slowAnswerMs) {
+      slow += 1;
+      if (during) slowDuringReclaim += 1;
+    }
+  }
+  clear.sort((a, b) => a - b);
   const ms = (ns: number) => Math.round(ns / 1e4) / 100;
   return {
     reclaimThreads: options.threads,
@@ -185,9 +204,12 @@ export function analyseHostTrace(
     reclaimBursts: bursts.length,
     reclaimCpuMs: ms(reclaimNs),
     reclaimCoverShare: windowMs > 0 ? Math.round((coveredMs / windowMs) * 1000) / 1000 : 0,
+    answers: inWindow.length,
+    answersDuringReclaim: inWindow.length - clear.length,
     slowAnswerMs: options.slowAnswerMs,
-    slowAnswers: inWindow.length,
-    slowAnswersDuringReclaim: duringReclaim,
+    slowAnswers: slow,
+    slowAnswersDuringReclaim: slowDuringReclaim,
+    latencyP99ClearOfReclaimMs: clear.length === 0 ? 0 : Math.round(clear[Math.min(clear.length - 1, Math.floor(clear.length * 0.99))]! * 100) / 100,
     mainThreadRunMs: first && end ? ms(end.mainRunNs - first.mainRunNs) : 0,
     mainThreadWaitMs: first && end ? ms(end.mainWaitNs - first.mainWaitNs) : 0,
     mainThreadWaitDuringReclaimMs: ms(waitDuringReclaimNs),

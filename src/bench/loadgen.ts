@@ -34,8 +34,8 @@ export interface LoadTask {
    * storm, the phase measured).
    */
   reconnect?: boolean;
-  /** steady, saturate: note every answer in the window at least this slow, with its send time (`--trace-host`). */
-  slowAnswerMs?: number;
+  /** steady, saturate: note when each answer of the window was sent, beside its latency (`--trace-host`). */
+  traceAnswers?: boolean;
 }
 
 /**
@@ -70,8 +70,8 @@ export interface LoadResult {
   provisioningFailureReasons?: Record<string, number>;
   /** wss: the protocol and cipher suite the first station's connection negotiated. */
   tlsCipher?: string;
-  /** With `slowAnswerMs`: the answers at least that slow, as [sent at, ms since the epoch; latency, ms] (at most 200,000). */
-  slowAnswers?: Array<[number, number]>;
+  /** With `traceAnswers`: the window's answers as [sent at, ms since the epoch; latency, ms] (a uniform sample of at most 200,000). */
+  answerTimes?: Array<[number, number]>;
 }
 
 /** What one phase of bringing stations in counted. */
@@ -203,7 +203,7 @@ class Station {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Keeps in `sample` a uniform sample of at most `max` of the values seen so far (`seen` counts `value`). */
-function sampleInto(sample: number[], value: number, seen: number, max: number): void {
+function sampleInto<T>(sample: T[], value: T, seen: number, max: number): void {
   if (sample.length < max) sample.push(value);
   else if (Math.random() < max / seen) sample[Math.floor(Math.random() * max)] = value;
 }
@@ -365,9 +365,7 @@ export async function runLoad(task: LoadTask, announce: (phase: LoadPhase) => vo
               sampleInto(result.latencies, latency, result.answered, 200_000);
               result.answeredByAction[action] = (result.answeredByAction[action] ?? 0) + 1;
               sampleInto((result.latenciesByAction[action] ??= []), latency, result.answeredByAction[action], 50_000);
-              if (task.slowAnswerMs !== undefined && latency >= task.slowAnswerMs && (result.slowAnswers ??= []).length < 200_000) {
-                result.slowAnswers.push([performance.timeOrigin + sentAt, latency]);
-              }
+              if (task.traceAnswers) sampleInto((result.answerTimes ??= []), [performance.timeOrigin + sentAt, latency], result.answered, 200_000);
             }
           } catch {
             result.failures += 1;

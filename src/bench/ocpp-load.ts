@@ -33,7 +33,7 @@ export interface OcppLoadOptions {
   traceHost?: boolean;
 }
 
-/** --trace-host: answers at least this slow are traced (the `steady` target's p99). */
+/** --trace-host: answers at least this slow are counted apart (the `steady` target's p99). */
 export const slowAnswerMs = 10;
 
 export type TlsKey = 'ecdsa' | 'rsa';
@@ -183,7 +183,7 @@ export async function ocppLoadBench(o: OcppLoadOptions): Promise<OcppLoadReport>
     password: o.tls ? 'bench-password-0123' : undefined,
     reconnect: o.reconnect,
     ...(o.rttMs > 0 ? { rttMs: o.rttMs } : {}),
-    ...(o.traceHost ? { slowAnswerMs } : {}),
+    ...(o.traceHost ? { traceAnswers: true } : {}),
   });
   const certificate = tlsCertificates[o.tlsKey];
 
@@ -400,7 +400,7 @@ function hostTracer(pid: number, on: boolean | undefined): { onPhase(phase: Load
     },
     figures(result) {
       if (!on || !trace) return undefined;
-      return analyseHostTrace(samples, result.slowAnswers ?? [], { threads: trace.threads, slowAnswerMs });
+      return analyseHostTrace(samples, result.answerTimes ?? [], { threads: trace.threads, slowAnswerMs });
     },
   };
 }
