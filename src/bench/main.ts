@@ -28,7 +28,7 @@ const program = new Command('ampyard-bench')
   .option('--rounds <n>', 'steady, saturate: run the bare server and Ampyard this many times, alternately, and report the round with the median ratio', (v) => Number.parseInt(v, 10), 1)
   .option('--json <file>', 'also write the result as JSON')
   .option('--cpu-prof <dir>', 'write a V8 CPU profile of the server process into this directory')
-  .option('--trace-host', "steady, saturate (Linux): trace the kernel's memory reclaim and the server's wait for a core over the window, and which answers over 10 ms came with them (sampled every 2 ms from this process)");
+  .option('--trace-host', "steady, saturate (Linux): sample the kernel's memory reclaim and the server's and load generator's wait for a core every 2 ms over the window; report which answers were in flight during reclaim and the p99 of the others");
 
 program.parse();
 const o = program.opts();

@@ -108,7 +108,7 @@ export interface OcppLoadReport {
   provisioningHealthzMaxMs?: number;
   /** The server's garbage collection and event-loop delay over the phase measured (null: /metrics did not answer). */
   serverRuntime: Record<string, number> | null;
-  /** --trace-host: what the host did beside Ampyard, and beside the bare server in its run, over the window. */
+  /** --trace-host: what the host did beside Ampyard, and beside the bare server in its (first) run, over the window. */
   hostTrace?: HostTraceFigures;
   baselineHostTrace?: HostTraceFigures;
 }
