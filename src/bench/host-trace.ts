@@ -1,5 +1,6 @@
 import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { percentile } from './percentile.js';
 
 /**
  * What the host did beside the server while a benchmark measured it (`npm run bench -- --trace-host`):
@@ -154,19 +155,14 @@ export function analyseHostTrace(
   const slack = options.slackMs ?? 2;
   const sorted = [...samples].sort((a, b) => a.atMs - b.atMs);
   const bursts: Array<{ from: number; to: number }> = [];
-  let reclaimNs = 0;
-  let waitDuringReclaimNs = 0;
-  let serverWaitDuringReclaimNs = 0;
-  let loadgenWaitDuringReclaimNs = 0;
+  type Counter = Exclude<keyof HostSample, 'atMs'>;
+  // What each counter grew by during the bursts.
+  const duringReclaim: Record<Counter, number> = { reclaimCpuNs: 0, mainRunNs: 0, mainWaitNs: 0, serverThreadsWaitNs: 0, loadgenWaitNs: 0 };
   for (let i = 1; i < sorted.length; i++) {
     const a = sorted[i - 1]!;
     const b = sorted[i]!;
-    const reclaimed = b.reclaimCpuNs - a.reclaimCpuNs;
-    if (reclaimed <= 0) continue;
-    reclaimNs += reclaimed;
-    waitDuringReclaimNs += b.mainWaitNs - a.mainWaitNs;
-    serverWaitDuringReclaimNs += b.serverThreadsWaitNs - a.serverThreadsWaitNs;
-    loadgenWaitDuringReclaimNs += b.loadgenWaitNs - a.loadgenWaitNs;
+    if (b.reclaimCpuNs <= a.reclaimCpuNs) continue;
+    for (const counter of Object.keys(duringReclaim) as Counter[]) duringReclaim[counter] += b[counter] - a[counter];
     const last = bursts.at(-1);
     if (last && last.to === a.atMs) last.to = b.atMs;
     else bursts.push({ from: a.atMs, to: b.atMs });
@@ -198,25 +194,27 @@ export function analyseHostTrace(
   }
   clear.sort((a, b) => a - b);
   const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+  /** What a counter grew by over the whole window, in ms. */
+  const overWindow = (counter: Counter) => (first && end ? ms(end[counter] - first[counter]) : 0);
   return {
     reclaimThreads: options.threads,
     windowS: Math.round(windowMs) / 1000,
     reclaimBursts: bursts.length,
-    reclaimCpuMs: ms(reclaimNs),
+    reclaimCpuMs: ms(duringReclaim.reclaimCpuNs),
     reclaimCoverShare: windowMs > 0 ? Math.round((coveredMs / windowMs) * 1000) / 1000 : 0,
     answers: inWindow.length,
     answersDuringReclaim: inWindow.length - clear.length,
     slowAnswerMs: options.slowAnswerMs,
     slowAnswers: slow,
     slowAnswersDuringReclaim: slowDuringReclaim,
-    latencyP99ClearOfReclaimMs: clear.length === 0 ? 0 : Math.round(clear[Math.min(clear.length - 1, Math.floor(clear.length * 0.99))]! * 100) / 100,
-    mainThreadRunMs: first && end ? ms(end.mainRunNs - first.mainRunNs) : 0,
-    mainThreadWaitMs: first && end ? ms(end.mainWaitNs - first.mainWaitNs) : 0,
-    mainThreadWaitDuringReclaimMs: ms(waitDuringReclaimNs),
-    serverThreadsWaitMs: first && end ? ms(end.serverThreadsWaitNs - first.serverThreadsWaitNs) : 0,
-    serverThreadsWaitDuringReclaimMs: ms(serverWaitDuringReclaimNs),
-    loadgenWaitMs: first && end ? ms(end.loadgenWaitNs - first.loadgenWaitNs) : 0,
-    loadgenWaitDuringReclaimMs: ms(loadgenWaitDuringReclaimNs),
+    latencyP99ClearOfReclaimMs: Math.round(percentile(clear, 0.99) * 100) / 100,
+    mainThreadRunMs: overWindow('mainRunNs'),
+    mainThreadWaitMs: overWindow('mainWaitNs'),
+    mainThreadWaitDuringReclaimMs: ms(duringReclaim.mainWaitNs),
+    serverThreadsWaitMs: overWindow('serverThreadsWaitNs'),
+    serverThreadsWaitDuringReclaimMs: ms(duringReclaim.serverThreadsWaitNs),
+    loadgenWaitMs: overWindow('loadgenWaitNs'),
+    loadgenWaitDuringReclaimMs: ms(duringReclaim.loadgenWaitNs),
   };
 }
 

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { analyseHostTrace, startHostTrace, type HostSample, type HostTraceFigures } from './host-trace.js';
 import type { LoadPhase, LoadResult, LoadTask } from './loadgen.js';
+import { percentile } from './percentile.js';
 import { freePort, processUsage, startServerProcess } from './server-process.js';
 
 export interface OcppLoadOptions {
@@ -114,11 +115,6 @@ export interface OcppLoadReport {
 }
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
-}
 
 /**
  * Runs the load generator, and reads the CPU time `usage` gives (of the server under load) over the
