@@ -79,6 +79,31 @@ describe('a bus depot under its limits, on the simulator', () => {
     let offlineCharging = 0;
     let unequalShares = 0;
     let cabinetFullInstants = 0;
+    // The first second over a limit, as the stations saw it: a failure in CI says what to look for.
+    let firstOver: string | undefined;
+    const snapshot = (now: Date, siteW: number, cabinetW: number) =>
+      JSON.stringify({
+        at: now.toISOString(),
+        siteW,
+        siteLimitW: limitOfNodeAt(site, now).maxW,
+        cabinetW,
+        stations: fleet.stations
+          .filter((s) => s.connectors.some((c) => c.powerW > 0 || c.transaction))
+          .map((s) => ({
+            id: s.id,
+            online: s.online,
+            connectors: s.connectors.map((c) => ({ id: c.connectorId, transaction: c.transaction?.id, powerW: c.powerW, limit: c.limit })),
+            profiles: s.profiles.map(({ connectorId, profile: p }) => ({
+              connectorId,
+              id: p.chargingProfileId,
+              purpose: p.chargingProfilePurpose,
+              stackLevel: p.stackLevel,
+              validTo: p.validTo,
+              start: p.chargingSchedule.startSchedule,
+              periods: p.chargingSchedule.chargingSchedulePeriod.map((q) => [q.startPeriod, q.limit]),
+            })),
+          })),
+      });
     fleet.onSecond = (now) => {
       let siteW = 0;
       let cabinetW = 0;
@@ -112,6 +137,7 @@ describe('a bus depot under its limits, on the simulator', () => {
       peak.cabinet = Math.max(peak.cabinet, cabinetW);
       worstSiteOver = Math.max(worstSiteOver, siteW - limitOfNodeAt(site, now).maxW!);
       worstCabinetOver = Math.max(worstCabinetOver, cabinetW - 300_000);
+      if (firstOver === undefined && (siteW - limitOfNodeAt(site, now).maxW! > 1 || cabinetW - 300_000 > 1)) firstOver = snapshot(now, siteW, cabinetW);
     };
     fleet.start();
 
@@ -133,8 +159,8 @@ describe('a bus depot under its limits, on the simulator', () => {
     expect(transactions.length).toBeGreaterThanOrEqual(15);
     expect(samples).toBeGreaterThan(4 * 3600);
     // The limits held at every simulated second, the curtailment included (1 W of rounding allowed).
-    expect(worstSiteOver).toBeLessThanOrEqual(1);
-    expect(worstCabinetOver).toBeLessThanOrEqual(1);
+    expect(worstSiteOver, firstOver).toBeLessThanOrEqual(1);
+    expect(worstCabinetOver, firstOver).toBeLessThanOrEqual(1);
     // The site was really busy: the limits were what held it, not a lack of buses.
     expect(peak.cabinet).toBeGreaterThan(250_000);
     expect(peak.site).toBeGreaterThan(550_000);
