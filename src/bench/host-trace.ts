@@ -4,12 +4,13 @@ import { percentile } from './percentile.js';
 
 /**
  * What the host did beside the server while a benchmark measured it (`npm run bench -- --trace-host`):
- * the kernel's memory reclaim (DAMON's `kdamond`, `kswapd`) and how long the server's main thread
- * waited for a core. On a shared VM both make a latency tail that is not the server's own; this says
- * how much of a run's tail came with them, so that a figure can be read for what it measures.
+ * the kernel's memory reclaim (DAMON's `kdamond`, `kswapd`), and how long the server's threads and
+ * the load generator's waited for a core. On a shared VM both make a latency tail that is not the
+ * server's own; this says how much of a run's tail came with them, so that a figure can be read for
+ * what it measures.
  *
- * Sampled from outside the server (its main thread's and the reclaim threads' schedstat, every few
- * ms), so the server runs as it runs in production. Linux only.
+ * Sampled from outside the server (the threads' schedstat, every few ms), so the server runs as it
+ * runs in production. Linux only.
  */
 
 /**
@@ -62,7 +63,7 @@ export interface HostTraceFigures {
 export type TimedAnswer = [sentAtMs: number, latencyMs: number];
 
 /** The kernel's memory reclaim threads on this machine, by pid: DAMON's kdamond and kswapd. */
-export function reclaimThreads(): Map<number, string> {
+function reclaimThreads(): Map<number, string> {
   const found = new Map<number, string>();
   let entries: string[];
   try {
