@@ -131,6 +131,8 @@ export function startHostTrace(serverPid: number, loadgenPid: number | undefined
   };
   sample();
   const timer = setInterval(sample, periodMs);
+  // A run that fails between the window's start and end must not be kept alive by its sampling.
+  timer.unref();
   return {
     threads: [...new Set(threads.values())],
     stop() {

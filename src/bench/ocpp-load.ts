@@ -35,7 +35,7 @@ export interface OcppLoadOptions {
 }
 
 /** --trace-host: answers at least this slow are counted apart (the `steady` target's p99). */
-export const slowAnswerMs = 10;
+const slowAnswerMs = 10;
 
 export type TlsKey = 'ecdsa' | 'rsa';
 
