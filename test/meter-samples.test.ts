@@ -219,4 +219,54 @@ describe('meter samples on SQLite: the inbox (ADR 0009)', () => {
       await database.drop();
     }
   });
+
+  it('folds the samples of many stations in writes of at most 128 stations, repeats merged across them, and again once the inbox ids begin anew', async () => {
+    const database = await freshDatabase('sqlite');
+    // The fold's statement, spied on: the id range of each write.
+    const foldRanges: Array<[number, number]> = [];
+    const prepare = BetterSqlite3.prototype.prepare;
+    BetterSqlite3.prototype.prepare = function (this: BetterSqlite3.Database, sql: string) {
+      const statement = prepare.call(this, sql);
+      if (sql.startsWith('insert into "meter_samples"') && sql.includes('from "meter_sample_inbox"')) {
+        const run = statement.run.bind(statement);
+        statement.run = (first: number, last: number) => (foldRanges.push([first, last]), run(first, last));
+      }
+      return statement;
+    } as typeof prepare;
+    const s = await KyselyStore.open(database.url, { sampleFoldIntervalMs: 3_600_000 });
+    const station = (n: number) => `CP-${String(n).padStart(4, '0')}`;
+    const sample = (n: number, ts: string, energyWh: number) => meterValues(ts, energyWh).map((r) => ({ ...r, stationId: station(n) }));
+    try {
+      // 300 stations, one instant each; then the first 30 send theirs again with a state of charge.
+      await Promise.all(Array.from({ length: 300 }, (_, n) => s.addMeterReadings(sample(n, '2026-01-01T00:00:00.000Z', n))));
+      await Promise.all(Array.from({ length: 30 }, (_, n) => s.addMeterReadings([reading('2026-01-01T00:00:00.000Z', 'SoC', 50, { stationId: station(n), unit: 'Percent' })])));
+      const first = await s.meterReadings({ stationId: station(0), limit: 100 });
+      expect(first.map((r) => r.measurand)).toEqual([...meterValues('2026-01-01T00:00:00.000Z', 0).map((r) => r.measurand), 'SoC']);
+      expect(foldRanges.length).toBeGreaterThanOrEqual(3);
+      for (const [from, to] of foldRanges) expect(to - from + 1).toBeLessThanOrEqual(128);
+      expect(await s.db.selectFrom('meter_sample_inbox').selectAll().execute()).toEqual([]);
+      // The inbox was emptied, so its ids begin again: 300 more instants, all of them found.
+      foldRanges.length = 0;
+      await Promise.all(Array.from({ length: 300 }, (_, n) => s.addMeterReadings(sample(n, '2026-01-01T00:01:00.000Z', 1000 + n))));
+      for (const n of [0, 29, 30, 127, 128, 299]) {
+        const energy = await s.meterReadings({ stationId: station(n), measurand: 'Energy.Active.Import.Register', limit: 10 });
+        expect(energy.map((r) => [r.timestamp, r.value])).toEqual([
+          ['2026-01-01T00:00:00.000Z', n],
+          ['2026-01-01T00:01:00.000Z', 1000 + n],
+        ]);
+        expect(await s.meterReadings({ stationId: station(n), measurand: 'SoC', limit: 10 })).toHaveLength(n < 30 ? 1 : 0);
+      }
+      for (const [from, to] of foldRanges) expect(to - from + 1).toBeLessThanOrEqual(128);
+      // One station sending much: its samples fold in slices of rows, not one write each.
+      foldRanges.length = 0;
+      const at = (i: number) => new Date(Date.UTC(2026, 0, 2) + i * 1000).toISOString();
+      await Promise.all(Array.from({ length: 1000 }, (_, i) => s.addMeterReadings(sample(7, at(i), 5000 + i))));
+      expect(await s.meterReadings({ stationId: station(7), measurand: 'Energy.Active.Import.Register', from: at(0), limit: 2000 })).toHaveLength(1000);
+      expect(foldRanges).toHaveLength(1);
+    } finally {
+      BetterSqlite3.prototype.prepare = prepare;
+      await s.close();
+      await database.drop();
+    }
+  });
 });
