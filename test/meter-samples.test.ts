@@ -228,8 +228,8 @@ describe('meter samples on SQLite: the inbox (ADR 0009)', () => {
     BetterSqlite3.prototype.prepare = function (this: BetterSqlite3.Database, sql: string) {
       const statement = prepare.call(this, sql);
       if (sql.startsWith('insert into "meter_samples"') && sql.includes('from "meter_sample_inbox"')) {
-        const run = statement.run.bind(statement);
-        statement.run = (first: number, last: number) => (foldRanges.push([first, last]), run(first, last));
+        const run = statement.run.bind(statement) as (...params: unknown[]) => BetterSqlite3.RunResult;
+        statement.run = ((first: number, last: number) => (foldRanges.push([first, last]), run(first, last))) as typeof statement.run;
       }
       return statement;
     } as typeof prepare;

@@ -3,18 +3,24 @@ import { existsSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { analyseHostTrace, startHostTrace, type HostSample } from './host-trace.js';
 
-/** Samples every 2 ms from t = 1000; reclaim runs 1 ms of CPU in each interval of `reclaimAt` (interval i ends at 1000 + 2i). */
+/**
+ * Samples every 2 ms from t = 1000; reclaim runs 1 ms of CPU in each interval of `reclaimAt` (interval
+ * i ends at 1000 + 2i). The server's main thread is on a core 0.5 of each interval, 0.9 in those with
+ * reclaim; the load generator's 0.2, and 0.4 with reclaim.
+ */
 function samples(count: number, reclaimAt: Set<number>, waitAt: Set<number> = new Set()): HostSample[] {
   const out: HostSample[] = [];
   let reclaim = 0;
   let wait = 0;
   let run = 0;
+  let loadgenRun = 0;
   for (let i = 0; i < count; i++) {
     if (reclaimAt.has(i)) reclaim += 1e6;
     if (waitAt.has(i)) wait += 5e5;
-    run += 1e6;
+    run += reclaimAt.has(i) ? 1.8e6 : 1e6;
+    loadgenRun += reclaimAt.has(i) ? 0.8e6 : 0.4e6;
     // The server's other threads wait as long again as its main thread; the load generator twice as long.
-    out.push({ atMs: 1000 + 2 * i, reclaimCpuNs: reclaim, mainRunNs: run, mainWaitNs: wait, serverThreadsWaitNs: 2 * wait, loadgenWaitNs: 2 * wait });
+    out.push({ atMs: 1000 + 2 * i, reclaimCpuNs: reclaim, mainRunNs: run, mainWaitNs: wait, serverThreadsWaitNs: 2 * wait, loadgenWaitNs: 2 * wait, loadgenMainRunNs: loadgenRun });
   }
   return out;
 }
@@ -49,9 +55,16 @@ it('finds the reclaim bursts, tells the answers that met one from those that did
     slowAnswersDuringReclaim: 2,
     // 98 clear of reclaim: the 96 fast ones (1 to 1.95 ms), 15 and 30 ms; the 97th of them (index 97 = floor(98 × 0.99)).
     latencyP99ClearOfReclaimMs: 30,
-    mainThreadRunMs: 100,
+    // Intervals 1-100 (interval 0 is the first reading): 96 at 1 ms, 4 with reclaim at 1.8 ms.
+    mainThreadRunMs: 103.2,
     mainThreadWaitMs: 1,
     mainThreadWaitDuringReclaimMs: 0.5,
+    // Four intervals of reclaim, 8 ms; the other 96, 192 ms.
+    reclaimBurstMs: 8,
+    mainThreadBusyDuringReclaim: 0.9,
+    mainThreadBusyOutsideReclaim: 0.5,
+    loadgenMainThreadBusyDuringReclaim: 0.4,
+    loadgenMainThreadBusyOutsideReclaim: 0.2,
     serverThreadsWaitMs: 2,
     serverThreadsWaitDuringReclaimMs: 1,
     loadgenWaitMs: 2,
@@ -67,12 +80,17 @@ it('a trace with no reclaim at all has no bursts and no slow answer during one',
   expect(figures.slowAnswersDuringReclaim).toBe(0);
 });
 
-it.runIf(process.platform === 'linux' && existsSync('/proc/self/schedstat'))('samples a real process: its main thread’s time on a core grows while it spins', async () => {
-  // A child that keeps one core busy for about 300 ms, then exits.
+it.runIf(process.platform === 'linux' && existsSync('/proc/self/schedstat'))('samples a real process: its main thread’s time on a core grows while it spins, and the load generator’s while it works', async () => {
+  // A child that keeps one core busy for about 300 ms, then exits; this process, as the load generator, spins half of that.
   const child = spawn(process.execPath, ['-e', 'const end = Date.now() + 300; while (Date.now() < end);']);
   const trace = startHostTrace(child.pid!, process.pid);
+  const spinUntil = Date.now() + 150;
+  while (Date.now() < spinUntil);
   await new Promise((r) => child.once('exit', r));
-  const figures = analyseHostTrace(trace.stop(), [], { threads: trace.threads, slowAnswerMs: 10 });
+  const samples = trace.stop();
+  const figures = analyseHostTrace(samples, [], { threads: trace.threads, slowAnswerMs: 10 });
   expect(figures.mainThreadRunMs).toBeGreaterThan(100);
   expect(figures.windowS).toBeGreaterThan(0.1);
+  // This thread spun for 150 ms while sampling was due (the readings come late, not fewer: one at the end).
+  expect(samples.at(-1)!.loadgenMainRunNs - samples[0]!.loadgenMainRunNs).toBeGreaterThan(100e6);
 });

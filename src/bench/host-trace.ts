@@ -15,7 +15,8 @@ import { percentile } from './percentile.js';
 
 /**
  * One reading: when (ms since the epoch), the reclaim threads' CPU time, the server's main thread's
- * run and wait time, and the wait of all the server's threads and of all the load generator's (ns).
+ * run and wait time, the wait of all the server's threads and of all the load generator's, and the
+ * load generator's main thread's run time (ns).
  */
 export interface HostSample {
   atMs: number;
@@ -24,6 +25,7 @@ export interface HostSample {
   mainWaitNs: number;
   serverThreadsWaitNs: number;
   loadgenWaitNs: number;
+  loadgenMainRunNs: number;
 }
 
 export interface HostTraceFigures {
@@ -52,6 +54,17 @@ export interface HostTraceFigures {
   mainThreadRunMs: number;
   mainThreadWaitMs: number;
   mainThreadWaitDuringReclaimMs: number;
+  /**
+   * The share of the time the main threads of the server and of the load generator were on a core,
+   * during the bursts (their sampling intervals, `reclaimBurstMs` in all) and outside them. The same
+   * work at the same rate should give the same share in both: a higher one during the bursts is work
+   * that ran slower then, on a core the reclaim left to it.
+   */
+  reclaimBurstMs: number;
+  mainThreadBusyDuringReclaim: number;
+  mainThreadBusyOutsideReclaim: number;
+  loadgenMainThreadBusyDuringReclaim: number;
+  loadgenMainThreadBusyOutsideReclaim: number;
   /** All the server's threads (its main thread, libuv's pool, its workers, V8's), and all the load generator's: time waiting for a core. */
   serverThreadsWaitMs: number;
   serverThreadsWaitDuringReclaimMs: number;
@@ -97,6 +110,7 @@ export function startHostTrace(serverPid: number, loadgenPid: number | undefined
     }
   };
   const main = open(`/proc/${serverPid}/task/${serverPid}/schedstat`);
+  const loadgenMain = loadgenPid === undefined ? null : open(`/proc/${loadgenPid}/task/${loadgenPid}/schedstat`);
   const opened = (fds: Array<number | null>) => fds.filter((fd): fd is number => fd !== null);
   const reclaim = opened([...threads.keys()].map((pid) => open(`/proc/${pid}/schedstat`)));
   // The threads there are as the window begins; the server starts its pool and workers long before.
@@ -124,7 +138,8 @@ export function startHostTrace(serverPid: number, loadgenPid: number | undefined
       let reclaimCpuNs = 0;
       for (const fd of reclaim) reclaimCpuNs += read(fd)[0];
       const waitOf = (fds: number[]) => fds.reduce((sum, fd) => sum + read(fd)[1], 0);
-      samples.push({ atMs: performance.timeOrigin + performance.now(), reclaimCpuNs, mainRunNs, mainWaitNs, serverThreadsWaitNs: waitOf(serverThreads), loadgenWaitNs: waitOf(loadgenThreads) });
+      const loadgenMainRunNs = loadgenMain === null ? 0 : read(loadgenMain)[0];
+      samples.push({ atMs: performance.timeOrigin + performance.now(), reclaimCpuNs, mainRunNs, mainWaitNs, serverThreadsWaitNs: waitOf(serverThreads), loadgenWaitNs: waitOf(loadgenThreads), loadgenMainRunNs });
     } catch {
       /* the server is gone: the samples so far stand */
     }
@@ -138,7 +153,7 @@ export function startHostTrace(serverPid: number, loadgenPid: number | undefined
     stop() {
       clearInterval(timer);
       sample();
-      for (const fd of [main, ...reclaim, ...serverThreads, ...loadgenThreads]) if (fd !== null) closeSync(fd);
+      for (const fd of [main, loadgenMain, ...reclaim, ...serverThreads, ...loadgenThreads]) if (fd !== null) closeSync(fd);
       return samples;
     },
   };
@@ -160,12 +175,14 @@ export function analyseHostTrace(
   const bursts: Array<{ from: number; to: number }> = [];
   type Counter = Exclude<keyof HostSample, 'atMs'>;
   // What each counter grew by during the bursts.
-  const duringReclaim: Record<Counter, number> = { reclaimCpuNs: 0, mainRunNs: 0, mainWaitNs: 0, serverThreadsWaitNs: 0, loadgenWaitNs: 0 };
+  const duringReclaim: Record<Counter, number> = { reclaimCpuNs: 0, mainRunNs: 0, mainWaitNs: 0, serverThreadsWaitNs: 0, loadgenWaitNs: 0, loadgenMainRunNs: 0 };
+  let burstMs = 0;
   for (let i = 1; i < sorted.length; i++) {
     const a = sorted[i - 1]!;
     const b = sorted[i]!;
     if (b.reclaimCpuNs <= a.reclaimCpuNs) continue;
     for (const counter of Object.keys(duringReclaim) as Counter[]) duringReclaim[counter] += b[counter] - a[counter];
+    burstMs += b.atMs - a.atMs;
     const last = bursts.at(-1);
     if (last && last.to === a.atMs) last.to = b.atMs;
     else bursts.push({ from: a.atMs, to: b.atMs });
@@ -199,6 +216,14 @@ export function analyseHostTrace(
   const ms = (ns: number) => Math.round(ns / 1e4) / 100;
   /** What a counter grew by over the whole window, in ms. */
   const overWindow = (counter: Counter) => (first && end ? ms(end[counter] - first[counter]) : 0);
+  /** The share of the bursts' time and of the rest of the window in which a thread's run time grew. */
+  const busy = (counter: Counter): [during: number, outside: number] => {
+    const share = (ns: number, spanMs: number) => (spanMs > 0 ? Math.round((ns / 1e6 / spanMs) * 1000) / 1000 : 0);
+    const all = first && end ? end[counter] - first[counter] : 0;
+    return [share(duringReclaim[counter], burstMs), share(all - duringReclaim[counter], windowMs - burstMs)];
+  };
+  const [mainBusyDuring, mainBusyOutside] = busy('mainRunNs');
+  const [loadgenBusyDuring, loadgenBusyOutside] = busy('loadgenMainRunNs');
   return {
     reclaimThreads: options.threads,
     windowS: Math.round(windowMs) / 1000,
@@ -214,6 +239,11 @@ export function analyseHostTrace(
     mainThreadRunMs: overWindow('mainRunNs'),
     mainThreadWaitMs: overWindow('mainWaitNs'),
     mainThreadWaitDuringReclaimMs: ms(duringReclaim.mainWaitNs),
+    reclaimBurstMs: Math.round(burstMs * 100) / 100,
+    mainThreadBusyDuringReclaim: mainBusyDuring,
+    mainThreadBusyOutsideReclaim: mainBusyOutside,
+    loadgenMainThreadBusyDuringReclaim: loadgenBusyDuring,
+    loadgenMainThreadBusyOutsideReclaim: loadgenBusyOutside,
     serverThreadsWaitMs: overWindow('serverThreadsWaitNs'),
     serverThreadsWaitDuringReclaimMs: ms(duringReclaim.serverThreadsWaitNs),
     loadgenWaitMs: overWindow('loadgenWaitNs'),

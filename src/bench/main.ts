@@ -130,10 +130,12 @@ switch (o.scenario) {
 }
 if (o.json) writeFileSync(o.json, JSON.stringify(result, null, 2));
 
+const pct = (share: number) => `${Math.round(share * 1000) / 10} %`;
+
 /** --trace-host's figures, for the docs row. */
 function hostTraceText(t: HostTraceFigures): string {
   const reclaim = t.reclaimThreads.length === 0 ? 'no reclaim thread found' : `reclaim (${t.reclaimThreads.join(', ')}) ${t.reclaimBursts} bursts, ${t.reclaimCpuMs} ms CPU, ${Math.round(t.reclaimCoverShare * 1000) / 10} % of the window`;
-  return `${reclaim}; ${t.slowAnswersDuringReclaim} of ${t.slowAnswers} answers over ${t.slowAnswerMs} ms in flight during reclaim (of all answers ${t.answersDuringReclaim} of ${t.answers}), p99 of those clear of it ${t.latencyP99ClearOfReclaimMs} ms; waiting for a core: server main thread ${t.mainThreadWaitMs} ms (${t.mainThreadWaitDuringReclaimMs} during reclaim), all server threads ${t.serverThreadsWaitMs} (${t.serverThreadsWaitDuringReclaimMs}), load generator ${t.loadgenWaitMs} (${t.loadgenWaitDuringReclaimMs})`;
+  return `${reclaim}; ${t.slowAnswersDuringReclaim} of ${t.slowAnswers} answers over ${t.slowAnswerMs} ms in flight during reclaim (of all answers ${t.answersDuringReclaim} of ${t.answers}), p99 of those clear of it ${t.latencyP99ClearOfReclaimMs} ms; waiting for a core: server main thread ${t.mainThreadWaitMs} ms (${t.mainThreadWaitDuringReclaimMs} during reclaim), all server threads ${t.serverThreadsWaitMs} (${t.serverThreadsWaitDuringReclaimMs}), load generator ${t.loadgenWaitMs} (${t.loadgenWaitDuringReclaimMs}); main threads on a core during reclaim and outside it: server ${pct(t.mainThreadBusyDuringReclaim)} and ${pct(t.mainThreadBusyOutsideReclaim)}, load generator ${pct(t.loadgenMainThreadBusyDuringReclaim)} and ${pct(t.loadgenMainThreadBusyOutsideReclaim)}`;
 }
 
 /** One round's CPU figures, kept beside the median round's full report. */
