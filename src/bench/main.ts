@@ -130,7 +130,10 @@ switch (o.scenario) {
 }
 if (o.json) writeFileSync(o.json, JSON.stringify(result, null, 2));
 
-const pct = (share: number) => `${Math.round(share * 1000) / 10} %`;
+/** A share as a percentage (a function declaration: the report is written above, before a const here is set). */
+function pct(share: number): string {
+  return `${Math.round(share * 1000) / 10} %`;
+}
 
 /** --trace-host's figures, for the docs row. */
 function hostTraceText(t: HostTraceFigures): string {
