@@ -98,7 +98,28 @@ export class SimulatedStation {
   readonly template: StationTemplate;
   readonly connectors: SimConnector[];
   readonly faults: StationFaults = { rejectSetChargingProfile: false, ignoreProfileLimit: false, wrongCompositeSchedule: false, wrongMeasurands: false };
-  profiles: InstalledProfile[] = [];
+  /** The profiles the station holds now. */
+  get profiles(): InstalledProfile[] {
+    return this.held;
+  }
+
+  set profiles(next: InstalledProfile[]) {
+    const at = this.now().getTime();
+    // Seconds the fleet has not stepped this station through yet were lived under what it held then.
+    if (this.lastTick !== undefined && at > this.lastTick) this.heldBefore.push({ until: at, profiles: this.held });
+    this.held = next;
+  }
+
+  private held: InstalledProfile[] = [];
+  /**
+   * What the station held before each change of its profiles since the fleet last stepped it, with
+   * the simulated time of the change, oldest first. Why: the fleet steps every station through the
+   * seconds since its last tick together, after the clock has moved on, and a profile that arrived
+   * meanwhile must not govern the seconds before it arrived: a charger cannot draw under a profile it
+   * has not received. The balancer's profiles start half a minute early (clock skew), so a grant sent
+   * just after a grid operator's curtailment ended was drawn under in the seconds before its end.
+   */
+  private heldBefore: Array<{ until: number; profiles: InstalledProfile[] }> = [];
   localList = { version: 0, entries: new Map<string, { status: string; expiryDate?: string; parentIdTag?: string }>() };
   registration: 'Accepted' | 'Pending' | 'Rejected' | 'Unknown' = 'Unknown';
   /** Every transaction this station started, newest last. */
@@ -413,11 +434,17 @@ export class SimulatedStation {
   currentLimit(c: SimConnector, at: Date): { unit: ChargingRateUnit; value: number } | null {
     const unit: ChargingRateUnit = this.template.kind === 'AC' ? 'A' : 'W';
     const phases = this.template.kind === 'AC' ? (c.vehicle ? Math.min(c.vehicle.phasesUsed, this.template.phases) : this.template.phases) : 3;
-    const r = limitAt(this.situation(), c.connectorId, at, { chargingRateUnit: unit, numberPhases: phases, relativeStart: c.transaction?.startedAt });
+    const r = limitAt(this.situation(this.profilesAt(at.getTime())), c.connectorId, at, { chargingRateUnit: unit, numberPhases: phases, relativeStart: c.transaction?.startedAt });
     return r.constrained ? { unit, value: r.limit } : null;
   }
 
-  private situation() {
+  /** The profiles the station held at `t` (ms): those before the first change after it. */
+  private profilesAt(t: number): InstalledProfile[] {
+    for (const before of this.heldBefore) if (t < before.until) return before.profiles;
+    return this.held;
+  }
+
+  private situation(profiles: InstalledProfile[] = this.held) {
     const transactions: TransactionInfo[] = this.connectors
       .filter((c) => c.transaction?.id !== undefined)
       .map((c) => ({ connectorId: c.connectorId, transactionId: c.transaction!.id!, startTime: c.transaction!.startedAt }));
@@ -428,7 +455,7 @@ export class SimulatedStation {
         defaultNumberPhases: this.template.phases,
         connectorMaxCurrent: this.template.maxCurrentPerConnectorA ?? Math.round(this.template.maxPowerPerConnectorW / (this.template.supplyVoltageV * this.template.phases)),
       },
-      profiles: this.profiles,
+      profiles,
       transactions,
     };
   }
@@ -461,6 +488,8 @@ export class SimulatedStation {
       }
       s += dt;
     }
+    // The seconds up to now are lived: what came before the changes up to now is no longer asked.
+    if (this.heldBefore.length > 0) this.heldBefore = this.heldBefore.filter((before) => before.until > t);
     for (const c of charging) {
       const state = c.powerW > 0 ? 'Charging' : c.vehicle!.wantsMore ? 'SuspendedEVSE' : 'SuspendedEV';
       if (c.status !== 'Faulted') this.setStatus(c, state);
