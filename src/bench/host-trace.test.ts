@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { analyseHostTrace, startHostTrace, type HostSample } from './host-trace.js';
+import { analyseHostTrace, damonKdamonds, startHostTrace, type HostSample } from './host-trace.js';
 
 /**
  * Samples every 2 ms from t = 1000; reclaim runs 1 ms of CPU in each interval of `reclaimAt` (interval
@@ -43,6 +45,7 @@ it('finds the reclaim bursts, tells the answers that met one from those that did
   );
   expect(figures).toEqual({
     reclaimThreads: ['kdamond.0'],
+    damon: [],
     windowS: 0.2,
     reclaimBursts: 2,
     reclaimCpuMs: 4,
@@ -93,4 +96,23 @@ it.runIf(process.platform === 'linux' && existsSync('/proc/self/schedstat'))('sa
   expect(figures.windowS).toBeGreaterThan(0.1);
   // This thread spun for 150 ms while sampling was due (the readings come late, not fewer: one at the end).
   expect(samples.at(-1)!.loadgenMainRunNs - samples[0]!.loadgenMainRunNs).toBeGreaterThan(100e6);
+});
+
+it('reads DAMON off its sysfs admin tree: each monitor with its state, operations and action; none where it is absent', () => {
+  const root = mkdtempSync(join(tmpdir(), 'damon-'));
+  try {
+    const put = (path: string, text: string) => {
+      mkdirSync(join(root, path, '..'), { recursive: true });
+      writeFileSync(join(root, path), `${text}\n`);
+    };
+    put('0/state', 'on');
+    put('0/contexts/0/operations', 'paddr');
+    put('0/contexts/0/schemes/0/action', 'pageout');
+    put('1/state', 'off');
+    put('nr_kdamonds', '2');
+    expect(damonKdamonds(root).sort()).toEqual(['0: on, paddr, pageout', '1: off']);
+    expect(damonKdamonds(join(root, 'missing'))).toEqual([]);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });

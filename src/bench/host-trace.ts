@@ -31,6 +31,8 @@ export interface HostSample {
 export interface HostTraceFigures {
   /** The kernel threads counted as reclaim, by name. */
   reclaimThreads: string[];
+  /** DAMON as the run began (see `damonKdamonds`): whether the host reclaims memory behind the run's back. */
+  damon: string[];
   windowS: number;
   /** Runs of consecutive samples in which a reclaim thread was on a core. */
   reclaimBursts: number;
@@ -97,11 +99,38 @@ function reclaimThreads(): Map<number, string> {
 }
 
 /**
+ * DAMON's monitors as its sysfs admin interface shows them, one line each: "0: on, paddr, pageout"
+ * (state, the first context's operations, its first scheme's action); none where DAMON is not there.
+ * Why: the same run gave p99 7.6-10.3 ms with this host's DAMON off and 18-27 ms with it on, so a
+ * figure means little without it.
+ */
+export function damonKdamonds(root = '/sys/kernel/mm/damon/admin/kdamonds'): string[] {
+  let ids: string[];
+  try {
+    ids = readdirSync(root).filter((entry) => /^\d+$/.test(entry));
+  } catch {
+    return [];
+  }
+  return ids.map((id) => {
+    const read = (path: string) => {
+      try {
+        return readFileSync(`${root}/${id}/${path}`, 'utf8').trim();
+      } catch {
+        return undefined;
+      }
+    };
+    const parts = [read('state') ?? 'state unknown', read('contexts/0/operations'), read('contexts/0/schemes/0/action')].filter(Boolean);
+    return `${id}: ${parts.join(', ')}`;
+  });
+}
+
+/**
  * Starts sampling every `periodMs`; `stop` ends it and returns the samples. Each file is kept open
  * and read again from its start, one system call a reading.
  */
-export function startHostTrace(serverPid: number, loadgenPid: number | undefined, periodMs = 2): { threads: string[]; stop(): HostSample[] } {
+export function startHostTrace(serverPid: number, loadgenPid: number | undefined, periodMs = 2): { threads: string[]; damon: string[]; stop(): HostSample[] } {
   const threads = reclaimThreads();
+  const damon = damonKdamonds();
   const open = (path: string): number | null => {
     try {
       return openSync(path, 'r');
@@ -150,6 +179,7 @@ export function startHostTrace(serverPid: number, loadgenPid: number | undefined
   timer.unref();
   return {
     threads: [...new Set(threads.values())],
+    damon,
     stop() {
       clearInterval(timer);
       sample();
@@ -168,7 +198,7 @@ export function startHostTrace(serverPid: number, loadgenPid: number | undefined
 export function analyseHostTrace(
   samples: HostSample[],
   answers: TimedAnswer[],
-  options: { threads: string[]; slowAnswerMs: number; slackMs?: number },
+  options: { threads: string[]; damon?: string[]; slowAnswerMs: number; slackMs?: number },
 ): HostTraceFigures {
   const slack = options.slackMs ?? 2;
   const sorted = [...samples].sort((a, b) => a.atMs - b.atMs);
@@ -226,6 +256,7 @@ export function analyseHostTrace(
   const [loadgenBusyDuring, loadgenBusyOutside] = busy('loadgenMainRunNs');
   return {
     reclaimThreads: options.threads,
+    damon: options.damon ?? [],
     windowS: Math.round(windowMs) / 1000,
     reclaimBursts: bursts.length,
     reclaimCpuMs: ms(duringReclaim.reclaimCpuNs),

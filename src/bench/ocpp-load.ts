@@ -396,7 +396,7 @@ function hostTracer(pid: number, on: boolean | undefined): { onPhase(phase: Load
     },
     figures(result) {
       if (!on || !trace) return undefined;
-      return analyseHostTrace(samples, result.answerTimes ?? [], { threads: trace.threads, slowAnswerMs });
+      return analyseHostTrace(samples, result.answerTimes ?? [], { threads: trace.threads, damon: trace.damon, slowAnswerMs });
     },
   };
 }
