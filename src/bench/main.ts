@@ -138,7 +138,7 @@ function pct(share: number): string {
 /** --trace-host's figures, for the docs row. */
 function hostTraceText(t: HostTraceFigures): string {
   const damon = `DAMON ${t.damon.length === 0 ? 'not found' : t.damon.join('; ')}`;
-  const reclaim = t.reclaimThreads.length === 0 ? 'no reclaim thread found' : `reclaim (${t.reclaimThreads.join(', ')}) ${t.reclaimBursts} bursts, ${t.reclaimCpuMs} ms CPU, ${Math.round(t.reclaimCoverShare * 1000) / 10} % of the window`;
+  const reclaim = t.reclaimThreads.length === 0 ? 'no reclaim thread found' : `reclaim (${t.reclaimThreads.join(', ')}) ${t.reclaimBursts} bursts, ${t.reclaimCpuMs} ms CPU, ${pct(t.reclaimCoverShare)} of the window`;
   return `${damon}; ${reclaim}; ${t.slowAnswersDuringReclaim} of ${t.slowAnswers} answers over ${t.slowAnswerMs} ms in flight during reclaim (of all answers ${t.answersDuringReclaim} of ${t.answers}), p99 of those clear of it ${t.latencyP99ClearOfReclaimMs} ms; waiting for a core: server main thread ${t.mainThreadWaitMs} ms (${t.mainThreadWaitDuringReclaimMs} during reclaim), all server threads ${t.serverThreadsWaitMs} (${t.serverThreadsWaitDuringReclaimMs}), load generator ${t.loadgenWaitMs} (${t.loadgenWaitDuringReclaimMs}); main threads on a core during reclaim and outside it: server ${pct(t.mainThreadBusyDuringReclaim)} and ${pct(t.mainThreadBusyOutsideReclaim)}, load generator ${pct(t.loadgenMainThreadBusyDuringReclaim)} and ${pct(t.loadgenMainThreadBusyOutsideReclaim)}`;
 }
 
